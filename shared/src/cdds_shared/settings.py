@@ -1,0 +1,142 @@
+"""Settings: one pydantic-settings model composed of per-dependency parts.
+
+Environment names are ``CDDS_<PART>__<FIELD>`` (e.g. ``CDDS_RABBIT__URL``). Secrets are
+``SecretStr``. The development defaults match the local stack (``make up``); outside
+``CDDS_ENVIRONMENT=development``/``test`` they are refused, so production never runs on them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cdds_shared.errors import ConfigError
+
+__all__ = [
+    "GatewaySettings",
+    "JanitorSettings",
+    "MinioSettings",
+    "MongoSettings",
+    "RabbitSettings",
+    "RetentionSettings",
+    "Settings",
+    "TransitSettings",
+    "UcsSettings",
+    "WorkerSettings",
+    "load_settings",
+]
+
+DEV_RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672/"
+DEV_MINIO_SECRET = "cdds-dev-secret"  # noqa: S105 - development default, refused elsewhere
+DEV_TRANSIT_KEY = "ZGV2LW9ubHktdHJhbnNpdC1rZXktMzItYnl0ZXMhIQ=="  # noqa: S105 - idem
+DEV_UCS_DSN = "postgresql://cdds:cdds@127.0.0.1:5432/ucs"
+
+
+class RabbitSettings(BaseModel):
+    url: SecretStr = Field(SecretStr(DEV_RABBIT_URL), description="AMQP URL of RabbitMQ")
+    management_url: str = Field(
+        "http://127.0.0.1:15672", description="RabbitMQ management API (dead letters, health)"
+    )
+    prefetch: int = Field(8, ge=1, le=1000, description="unacked messages per consumer")
+    delivery_limit: int = Field(5, ge=1, description="deliveries before a message is dead-lettered")
+
+
+class MongoSettings(BaseModel):
+    url: SecretStr = Field(SecretStr("mongodb://127.0.0.1:27017/"), description="MongoDB URL")
+    database: str = Field("cdds", description="database name")
+
+
+class MinioSettings(BaseModel):
+    endpoint: str = Field("127.0.0.1:9000", description="host:port of MinIO / S3")
+    public_endpoint: str | None = Field(
+        None, description="host:port that browsers reach; presigned URLs are signed for it"
+    )
+    access_key: str = Field("cdds", description="access key")
+    secret_key: SecretStr = Field(SecretStr(DEV_MINIO_SECRET), description="secret key")
+    secure: bool = Field(False, description="use TLS")
+    region: str = Field("us-east-1", description="region")
+    bucket: str = Field("cdds-artifacts", description="bucket for sealed artifacts")
+    staging_prefix: str = Field("staging/", description="prefix of transit-encrypted parts")
+
+
+class UcsSettings(BaseModel):
+    dsn: SecretStr = Field(SecretStr(DEV_UCS_DSN), description="PostgreSQL DSN of the UCS database")
+    fetch_size: int = Field(2000, ge=1, description="rows per server-side cursor fetch")
+
+
+class GatewaySettings(BaseModel):
+    url: str = Field("http://127.0.0.1:8080", description="public base URL of the gateway")
+    host: str = Field("127.0.0.1", description="bind address")
+    port: int = Field(8080, description="bind port")
+
+
+class WorkerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="bind address of the health endpoint")
+    port: int = Field(8081, description="port of the health endpoint")
+
+
+class TransitSettings(BaseModel):
+    key: SecretStr = Field(
+        SecretStr(DEV_TRANSIT_KEY),
+        description="base64 of 32 bytes; wraps per-part data keys between exporter and encryptor",
+    )
+
+
+class RetentionSettings(BaseModel):
+    seconds: int = Field(2_592_000, ge=1, description="artifact lifetime (default 30 days)")
+
+
+class JanitorSettings(BaseModel):
+    sweep_interval_seconds: float = Field(300.0, gt=0, description="seconds between sweeps")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CDDS_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    rabbit: RabbitSettings = RabbitSettings()
+    mongo: MongoSettings = MongoSettings()
+    minio: MinioSettings = MinioSettings()
+    ucs: UcsSettings = UcsSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    worker: WorkerSettings = WorkerSettings()
+    transit: TransitSettings = TransitSettings()
+    retention: RetentionSettings = RetentionSettings()
+    janitor: JanitorSettings = JanitorSettings()
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Settings:
+        if self.environment in ("development", "test"):
+            return self
+        unsafe = {
+            "CDDS_RABBIT__URL": "guest:guest@" in self.rabbit.url.get_secret_value(),
+            "CDDS_MINIO__SECRET_KEY": self.minio.secret_key.get_secret_value() == DEV_MINIO_SECRET,
+            "CDDS_TRANSIT__KEY": self.transit.key.get_secret_value() == DEV_TRANSIT_KEY,
+            "CDDS_UCS__DSN": self.ucs.dsn.get_secret_value() == DEV_UCS_DSN,
+        }
+        bad = [name for name, is_unsafe in unsafe.items() if is_unsafe]
+        if bad:
+            raise ValueError(f"{bad[0]}: unsafe development default refused in {self.environment}")
+        return self
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    return "CDDS_" + "__".join(str(part).upper() for part in loc)
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment; on error raise one clear ``ConfigError`` line."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err.get("loc", ()))
+        msg = str(err.get("msg", "invalid"))
+        if not loc:  # a model-level check already names its setting
+            raise ConfigError(msg.removeprefix("Value error, ")) from None
+        raise ConfigError(f"{_env_name(loc)}: {msg}") from None
