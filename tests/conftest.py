@@ -1,0 +1,35 @@
+"""Session fixtures: the real servers every integration test talks to.
+
+``CDDS_TEST_INFRA`` chooses how they are provided:
+
+- ``local`` (default): the project's local processes (``make up`` infrastructure), started if
+  they are not running. See ``cdds_tools.devstack``.
+- ``external``: servers already running, read from the ``CDDS_*`` environment (e.g. after
+  ``source .local/stack.env``).
+- ``testcontainers``: RabbitMQ, MongoDB 7, MinIO and PostgreSQL 15 containers (needs Docker).
+
+A server that cannot be provided fails the session: tests never skip for a missing server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.infra import StackInfo, provide_stack
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackInfo]:
+    mode = os.environ.get("CDDS_TEST_INFRA", "local")
+    with provide_stack(mode) as info:
+        yield info
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short random suffix for names that must not collide between tests or runs."""
+    return uuid.uuid4().hex[:10]
