@@ -1,0 +1,1 @@
+"""Offline checks of the deployment files: compose, Dockerfiles, settings names."""

@@ -1,0 +1,215 @@
+"""docker-compose.yml is valid Compose and starts in a safe order; our images run as non-root.
+
+The compose-spec JSON schema is vendored in ``data/compose-spec.json`` so the check runs offline.
+Source: ``compose/config/compose_spec.json`` from the ``docker-compose`` 1.29.2 wheel on PyPI
+(``docker_compose-1.29.2-py2.py3-none-any.whl``, file dated 2021-05-10; sha256
+0dc04bd346dcfee1b1419628fff79937bbf076925f298f272a2b490e2b112bac), i.e. the schema Docker's own
+Compose 1.29.2 validated with. Newer Compose keys (top-level ``name``,
+``healthcheck.start_interval``, ``develop``, ``include``) are unknown to it, so the compose file
+keeps to this common subset.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+import pytest
+
+from tests.deploy.conftest import REPO_ROOT
+
+SCHEMA_FILE = Path(__file__).parent / "data" / "compose-spec.json"
+START_CONDITIONS = {"service_healthy", "service_completed_successfully"}
+WORKSPACE_MEMBERS = sorted(
+    str(p.parent.relative_to(REPO_ROOT))
+    for p in [
+        REPO_ROOT / "shared" / "pyproject.toml",
+        REPO_ROOT / "tools" / "pyproject.toml",
+        *(REPO_ROOT / "services").glob("*/pyproject.toml"),
+    ]
+)
+
+
+def _schema_errors(document: dict[str, Any]) -> list[str]:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    # The file says draft 2019-09 under a non-canonical URL ("http://…/schema#"), which
+    # jsonschema would not recognise; name the draft explicitly.
+    jsonschema.Draft201909Validator.check_schema(schema)
+    validator = jsonschema.Draft201909Validator(
+        schema, format_checker=jsonschema.Draft201909Validator.FORMAT_CHECKER
+    )
+    return [
+        f"{'/'.join(map(str, error.absolute_path)) or '<root>'}: {error.message}"
+        for error in validator.iter_errors(document)
+    ]
+
+
+def _instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    result: list[tuple[str, str]] = []
+    pending = ""
+    for raw in dockerfile.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + line).partition(" ")
+        result.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return result
+
+
+def _final_stage(dockerfile: Path) -> list[tuple[str, str]]:
+    instructions = _instructions(dockerfile)
+    last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    return instructions[last_from:]
+
+
+def _built_services(services: dict[str, dict[str, Any]]) -> dict[str, Path]:
+    built: dict[str, Path] = {}
+    for name, service in services.items():
+        if "build" not in service:
+            continue
+        build = service["build"]
+        assert isinstance(build, dict), f"{name}: use the long build form (context + dockerfile)"
+        context = REPO_ROOT / build.get("context", ".")
+        built[name] = context / build.get("dockerfile", "Dockerfile")
+    return built
+
+
+def _one_shots(services: dict[str, dict[str, Any]]) -> set[str]:
+    return {name for name, svc in services.items() if svc.get("restart") == "no"}
+
+
+def test_compose_file_matches_compose_spec(compose: dict[str, Any]) -> None:
+    assert _schema_errors(compose) == []
+
+
+def test_schema_rejects_a_misspelt_key(compose: dict[str, Any]) -> None:
+    # Proves the validation above has teeth: a typo in a service key is an error.
+    broken = copy.deepcopy(compose)
+    service = next(iter(broken["services"].values()))
+    service["helthcheck"] = service.pop("healthcheck")
+
+    assert any("helthcheck" in error for error in _schema_errors(broken))
+
+
+def test_every_service_has_a_healthcheck(services: dict[str, dict[str, Any]]) -> None:
+    one_shots = _one_shots(services)
+    for name, service in services.items():
+        healthcheck = service.get("healthcheck")
+        assert healthcheck, f"{name}: no healthcheck"
+        if healthcheck.get("disable"):
+            # Only a one-shot may opt out: it exits, and others wait for its exit code instead.
+            assert name in one_shots, f"{name}: healthcheck disabled on a long-running service"
+        else:
+            assert healthcheck.get("test"), f"{name}: healthcheck has no test"
+
+
+def test_depends_on_waits_for_health_or_completion(services: dict[str, dict[str, Any]]) -> None:
+    one_shots = _one_shots(services)
+    for name, service in services.items():
+        depends_on = service.get("depends_on", {})
+        assert isinstance(depends_on, dict), f"{name}: depends_on must say which condition"
+        for target, spec in depends_on.items():
+            assert target in services, f"{name} depends on unknown service {target}"
+            condition = spec.get("condition")
+            assert condition in START_CONDITIONS, f"{name} -> {target}: condition {condition}"
+            if condition == "service_completed_successfully":
+                assert target in one_shots, f"{name} waits for {target} to exit, but it restarts"
+
+
+def test_our_services_wait_for_their_servers(services: dict[str, dict[str, Any]]) -> None:
+    needs = {
+        "gateway": {"rabbitmq", "mongo", "minio"},
+        "exporter": {"rabbitmq", "mongo", "minio", "postgres", "ucs-migrate"},
+        "encryptor": {"rabbitmq", "mongo", "minio"},
+        "janitor": {"rabbitmq", "mongo", "minio"},
+        "ucs-migrate": {"postgres"},
+    }
+    for name, servers in needs.items():
+        assert servers <= set(services[name].get("depends_on", {})), name
+
+
+def test_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
+    expected = {
+        "rabbitmq": "rabbitmq:3.13-management",
+        "mongo": "mongo:7",
+        "postgres": "postgres:15",
+    }
+    for name, image in expected.items():
+        assert services[name]["image"] == image
+    release = r"minio/minio:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ"
+    assert re.fullmatch(release, services["minio"]["image"]), "pin MinIO to a RELEASE tag"
+
+
+def test_gateway_is_published_on_8080(services: dict[str, dict[str, Any]]) -> None:
+    assert "8080:8080" in services["gateway"]["ports"]
+
+
+def test_named_volumes_are_declared(compose: dict[str, Any]) -> None:
+    declared = set(compose.get("volumes", {}))
+    for name, service in compose["services"].items():
+        for mount in service.get("volumes", []):
+            source = mount.split(":", 1)[0]
+            assert not source.startswith((".", "/")), f"{name}: bind mount {source}, use a volume"
+            assert source in declared, f"{name}: volume {source} not declared"
+
+
+def test_referenced_dockerfiles_exist(services: dict[str, dict[str, Any]]) -> None:
+    built = _built_services(services)
+    assert {"gateway", "exporter", "encryptor", "janitor"} <= set(built)
+    for name, dockerfile in built.items():
+        assert dockerfile.is_file(), f"{name}: {dockerfile} missing"
+
+
+DOCKERFILES = sorted((REPO_ROOT / "services").glob("*/Dockerfile"))
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_dockerfile_runs_as_non_root(dockerfile: Path) -> None:
+    users = [args for keyword, args in _final_stage(dockerfile) if keyword == "USER"]
+    assert users, f"{dockerfile}: final stage sets no USER, so it runs as root"
+    user = users[-1].split(":", 1)[0]
+    # Numeric, so Kubernetes runAsNonRoot can verify it.
+    assert user.isdigit(), f"{dockerfile}: USER {user} is not a numeric uid"
+    assert int(user) != 0, f"{dockerfile}: USER is root"
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_dockerfile_serves_health_on_its_port(dockerfile: Path) -> None:
+    final = dict(_final_stage(dockerfile))
+    port = final["EXPOSE"]
+    assert final["STOPSIGNAL"] == "SIGTERM"
+    assert f"127.0.0.1:{port}/healthz" in final["HEALTHCHECK"]
+    command = json.loads(final["CMD"])
+    assert command[command.index("--port") + 1] == port
+    assert f"cdds_{dockerfile.parent.name}.app:create_app" in command
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_dockerfile_copies_what_uv_needs(dockerfile: Path) -> None:
+    instructions = _instructions(dockerfile)
+    copied = {
+        source
+        for keyword, args in instructions
+        if keyword == "COPY" and not args.startswith("--from")
+        for source in shlex.split(args)[:-1]
+    }
+    for source in copied:
+        assert (REPO_ROOT / source).exists(), f"{dockerfile}: COPY {source} does not exist"
+    assert "uv.lock" in copied, f"{dockerfile}: --frozen needs uv.lock"
+    # uv resolves the whole workspace, so every member's pyproject.toml must be in the image.
+    for member in WORKSPACE_MEMBERS:
+        assert f"{member}/pyproject.toml" in copied, f"{dockerfile}: misses {member}"
+    syncs = [args for keyword, args in instructions if keyword == "RUN" and "uv sync" in args]
+    assert syncs, f"{dockerfile}: no uv sync"
+    package = f"--package cdds-{dockerfile.parent.name}"
+    assert all("--frozen" in s and "--no-dev" in s and package in s for s in syncs)
