@@ -1,0 +1,102 @@
+"""The RabbitMQ topology, declared once and imported by publishers and subscribers (DESIGN §3, §6).
+
+- ``cdds.events`` (topic): every message, routed by its ``ROUTING_KEY``.
+- Work queues are quorum queues with ``x-delivery-limit``; a message that fails that many times
+  (or is rejected as permanent) is dead-lettered through ``cdds.dead`` to ``<queue>.dead``,
+  where it stays visible.
+- Retention hold queues (one per retention value) carry ``ArtifactDue`` with a queue-level TTL and
+  dead-letter it at-least-once back to ``cdds.events`` when it is due.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+
+from cdds_shared.messaging.messages import ArtifactDue, PartStaged, RunRequested
+
+__all__ = [
+    "DEAD_LETTERS",
+    "EVENTS",
+    "WORK_QUEUES",
+    "Topology",
+    "WorkQueue",
+    "declare_topology",
+]
+
+EVENTS = RabbitExchange("cdds.events", type=ExchangeType.TOPIC, durable=True)
+DEAD_LETTERS = RabbitExchange("cdds.dead", type=ExchangeType.DIRECT, durable=True)
+
+
+@dataclass(frozen=True)
+class WorkQueue:
+    name: str
+    routing_key: str
+
+
+WORK_QUEUES = {
+    "exporter": WorkQueue("cdds.exporter.run-requested", RunRequested.ROUTING_KEY),
+    "encryptor": WorkQueue("cdds.encryptor.part-staged", PartStaged.ROUTING_KEY),
+    "janitor": WorkQueue("cdds.janitor.artifact-due", ArtifactDue.ROUTING_KEY),
+}
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Queue definitions for one deployment's settings."""
+
+    delivery_limit: int = 5
+    hold_max_length: int = 10_000_000
+
+    def queue(self, spec: WorkQueue) -> RabbitQueue:
+        args: dict[str, Any] = {
+            "x-delivery-limit": self.delivery_limit,
+            "x-dead-letter-exchange": DEAD_LETTERS.name,
+            "x-dead-letter-routing-key": spec.name,
+        }
+        return RabbitQueue(
+            spec.name,
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            arguments=args,  # type: ignore[arg-type]
+            routing_key=spec.routing_key,
+        )
+
+    def dead_queue(self, spec: WorkQueue) -> RabbitQueue:
+        return RabbitQueue(
+            f"{spec.name}.dead", queue_type=QueueType.QUORUM, durable=True, routing_key=spec.name
+        )
+
+    def hold_queue(self, retention_seconds: int) -> RabbitQueue:
+        """Timer queue for one retention value. Never per-message expiration: it blocks at the
+        head behind longer-lived messages. ``reject-publish`` makes a full queue loud, not lossy
+        (and is what at-least-once dead-lettering requires)."""
+        args: dict[str, Any] = {
+            "x-message-ttl": retention_seconds * 1000,
+            "x-dead-letter-exchange": EVENTS.name,
+            "x-dead-letter-routing-key": ArtifactDue.ROUTING_KEY,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+            "x-max-length": self.hold_max_length,
+        }
+        return RabbitQueue(
+            f"cdds.retention.hold.{retention_seconds}s",
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            arguments=args,  # type: ignore[arg-type]
+        )
+
+
+async def declare_topology(
+    broker: RabbitBroker, topology: Topology, specs: tuple[WorkQueue, ...] | None = None
+) -> None:
+    """Declare exchanges, work queues with their bindings, and dead-letter queues. Idempotent."""
+    events = await broker.declare_exchange(EVENTS)
+    dead = await broker.declare_exchange(DEAD_LETTERS)
+    for spec in specs if specs is not None else tuple(WORK_QUEUES.values()):
+        queue = await broker.declare_queue(topology.queue(spec))
+        await queue.bind(events, routing_key=spec.routing_key)
+        dead_queue = await broker.declare_queue(topology.dead_queue(spec))
+        await dead_queue.bind(dead, routing_key=spec.name)
