@@ -99,6 +99,9 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     log_level: str = "INFO"
+    startup_timeout_seconds: float = Field(
+        30.0, ge=0, description="how long a service waits for its dependencies before giving up"
+    )
     rabbit: RabbitSettings = RabbitSettings()
     mongo: MongoSettings = MongoSettings()
     minio: MinioSettings = MinioSettings()

@@ -220,6 +220,9 @@ class Stack:
             if not exists:
                 subprocess.run([*psql, "-c", "CREATE DATABASE ucs OWNER cdds"], check=True,
                                capture_output=True)
+            from cdds_shared.ucs.migrate import migrate
+
+            migrate(c.env()["CDDS_UCS__DSN"])  # idempotent: the UCS schema the exporter reads
 
         return self._managed(
             "postgres",

@@ -1,0 +1,138 @@
+"""What every service entrypoint shares: settings or one clear line, dependency checks for
+start-up and ``/readyz``, health handlers for the FastStream workers."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from cdds_shared.errors import CddsError, ConfigError
+from cdds_shared.settings import Settings, load_settings
+
+__all__ = [
+    "Check",
+    "dependency_checks",
+    "run_checks",
+    "settings_or_exit",
+    "wait_for_dependencies",
+]
+
+Check = Callable[[], Awaitable[None]]
+
+
+def settings_or_exit(service: str, settings: Settings | None = None) -> Settings:
+    """The given settings, or the environment's; a bad setting ends the process with one line."""
+    if settings is not None:
+        return settings
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        _exit(service, f"bad configuration: {exc}")
+
+
+def _exit(service: str, line: str) -> Any:
+    print(f"cdds-{service}: {line}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def dependency_checks(settings: Settings, names: tuple[str, ...]) -> dict[str, Check]:
+    """Checks of the named dependencies (rabbitmq, mongodb, minio, ucs). Each opens and closes its
+    own client, so a check can run on any event loop; failures raise ``DependencyUnavailable``."""
+
+    async def rabbitmq() -> None:
+        from cdds_shared.messaging.probe import ping_rabbit
+
+        await ping_rabbit(settings.rabbit.url.get_secret_value())
+
+    async def mongodb() -> None:
+        from cdds_shared.adapters.mongo import MongoDocumentStore
+
+        store = MongoDocumentStore(settings.mongo, timeout=3.0)
+        try:
+            await store.connect()
+            await store.ping()
+        finally:
+            await store.close()
+
+    async def minio() -> None:
+        from cdds_shared.adapters.minio_store import MinioObjectStore
+
+        store = MinioObjectStore(settings.minio, max_workers=1, timeout=3.0)
+        try:
+            await store.ping()
+        finally:
+            await store.close()
+
+    async def ucs() -> None:
+        from cdds_shared.ucs.source import PostgresUcsSource
+
+        source = PostgresUcsSource.from_settings(settings.ucs)
+        try:
+            await source.ping()
+        finally:
+            await source.close()
+
+    available: dict[str, Check] = {
+        "rabbitmq": rabbitmq, "mongodb": mongodb, "minio": minio, "ucs": ucs,
+    }
+    return {name: available[name] for name in names}
+
+
+async def run_checks(checks: Mapping[str, Check], timeout: float = 5.0) -> dict[str, str]:
+    """Run every check concurrently: ``{name: "ok" | reason}``."""
+
+    async def one(check: Check) -> str:
+        try:
+            await asyncio.wait_for(check(), timeout)
+        except TimeoutError:
+            return f"no answer within {timeout:.0f}s"
+        except CddsError as exc:
+            return str(exc)
+        return "ok"
+
+    names = list(checks)
+    results = await asyncio.gather(*(one(checks[n]) for n in names))
+    return dict(zip(names, results, strict=True))
+
+
+def wait_for_dependencies(service: str, checks: Mapping[str, Check], timeout: float) -> None:
+    """Block until every dependency answers, retrying for ``timeout`` seconds; otherwise end the
+    process with one line naming the setting to check. Runs its own loop in a thread, so it works
+    inside an app factory whether or not an event loop is already running."""
+    deadline = time.monotonic() + timeout
+    failures: dict[str, str] = {}
+    while True:
+        failures = {
+            name: reason
+            for name, reason in _in_thread(run_checks(checks, timeout=3.0)).items()
+            if reason != "ok"
+        }
+        if not failures or time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
+    if failures:
+        name, reason = next(iter(failures.items()))
+        _exit(service, f"cannot start: {name}: {reason}")
+
+
+def _in_thread(coro: Awaitable[dict[str, str]]) -> dict[str, str]:
+    result: dict[str, dict[str, str]] = {}
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)  # type: ignore[arg-type]
+        except BaseException as exc:  # re-raised in the caller's thread
+            error.append(exc)
+
+    thread = threading.Thread(target=target, name="dependency-check")
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result["value"]
+

@@ -1,0 +1,67 @@
+"""The shape every FastStream worker shares: broker, topology, health endpoints (DESIGN §3, §9)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.rabbit import RabbitBroker
+
+from cdds_shared.logging import configure_logging, get_logger
+from cdds_shared.messaging import Topology, declare_topology, make_broker
+from cdds_shared.runtime import dependency_checks, run_checks, settings_or_exit, wait_for_dependencies
+from cdds_shared.settings import Settings
+
+__all__ = ["create_worker_app"]
+
+Register = Callable[[RabbitBroker, Settings], None]
+
+
+def create_worker_app(
+    service: str,
+    dependencies: tuple[str, ...],
+    register: Register | None = None,
+    settings: Settings | None = None,
+) -> AsgiFastStream:
+    """Build a worker: waits for its dependencies (one clear line if they stay down), declares the
+    topology, registers its subscribers, and serves ``/healthz`` (alive and connected to the
+    broker) and ``/readyz`` (every dependency answers) on ``CDDS_WORKER__HOST/PORT``."""
+    settings = settings_or_exit(service, settings)
+    configure_logging(settings.log_level)
+    log = get_logger(f"cdds.{service}")
+    checks = dependency_checks(settings, ("rabbitmq", *dependencies))
+    wait_for_dependencies(service, checks, settings.startup_timeout_seconds)
+
+    broker = make_broker(settings.rabbit)
+    topology = Topology(delivery_limit=settings.rabbit.delivery_limit)
+    if register is not None:
+        register(broker, settings)
+
+    @get(include_in_schema=False)
+    async def healthz(scope: object) -> AsgiResponse:
+        alive = await broker.ping(timeout=2.0)
+        return _json({"status": "ok" if alive else "broker connection lost"}, 200 if alive else 503)
+
+    @get(include_in_schema=False)
+    async def readyz(scope: object) -> AsgiResponse:
+        results = await run_checks(checks, timeout=3.0)
+        ready = all(r == "ok" for r in results.values())
+        return _json({"status": "ready" if ready else "not ready", "checks": results},
+                     200 if ready else 503)
+
+    async def declare() -> None:
+        await declare_topology(broker, topology)
+        log.info("worker started", service=service, dependencies=list(dependencies))
+
+    return AsgiFastStream(
+        broker,
+        asgi_routes=[("/healthz", healthz), ("/readyz", readyz)],
+        after_startup=[declare],
+    )
+
+
+def _json(body: dict[str, object], status: int) -> AsgiResponse:
+    return AsgiResponse(
+        json.dumps(body).encode(), status, headers={"content-type": "application/json"}
+    )
