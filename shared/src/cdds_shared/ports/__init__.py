@@ -1,0 +1,37 @@
+"""Ports: the Protocols services depend on; adapters implement them, fakes may too."""
+
+from cdds_shared.ports.documents import (
+    ASCENDING,
+    DESCENDING,
+    Document,
+    DocumentCollection,
+    DocumentStore,
+    Filter,
+    IndexSpec,
+    SortSpec,
+)
+from cdds_shared.ports.objects import (
+    DEFAULT_PART_SIZE,
+    MIN_PART_SIZE,
+    RETENTION_RULE_ID,
+    ExpiryRule,
+    ObjectInfo,
+    ObjectStore,
+)
+
+__all__ = [
+    "ASCENDING",
+    "DEFAULT_PART_SIZE",
+    "DESCENDING",
+    "MIN_PART_SIZE",
+    "RETENTION_RULE_ID",
+    "Document",
+    "DocumentCollection",
+    "DocumentStore",
+    "ExpiryRule",
+    "Filter",
+    "IndexSpec",
+    "ObjectInfo",
+    "ObjectStore",
+    "SortSpec",
+]
