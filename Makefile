@@ -1,0 +1,48 @@
+# The one task runner: humans, hooks and CI all call these targets.
+SHELL := /bin/bash
+UV ?= uv
+PY := $(UV) run --frozen
+
+.PHONY: help bootstrap sync up up-infra down status demo test test-only lint format bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+bootstrap: ## install system packages, uv, and build FerretDB + MinIO (cached)
+	@bash scripts/bootstrap.sh
+
+sync: bootstrap ## install the Python workspace (.venv) from uv.lock
+	@$(UV) sync --frozen --quiet
+
+up: sync ## start infrastructure and the four services; idempotent
+	@$(PY) cdds-stack up
+
+up-infra: sync ## start only RabbitMQ, PostgreSQL, FerretDB and MinIO
+	@$(PY) cdds-stack up --infra-only
+
+down: ## stop everything started by `make up`
+	@if [ -x .venv/bin/cdds-stack ]; then .venv/bin/cdds-stack down; fi
+
+status: ## each process, its pid and health
+	@$(PY) cdds-stack status
+
+demo: up ## the main job end to end (for now: stack up and a smoke check through every service)
+	@$(PY) python scripts/demo.py
+
+lint: sync ## ruff + mypy (strict on shared/, services/ and tools/)
+	@$(PY) ruff check .
+	@$(PY) ruff format --check .
+	@$(PY) mypy
+
+format: sync ## apply ruff's formatting and safe fixes
+	@$(PY) ruff format .
+	@$(PY) ruff check --fix .
+
+test: lint ## lint, then every test against the real servers (started if needed)
+	@$(PY) pytest
+
+test-only: sync ## the tests without lint
+	@$(PY) pytest
+
+clean: down ## stop everything and delete .local/ (data and logs)
+	@rm -rf .local
