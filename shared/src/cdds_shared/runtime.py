@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import NoReturn
 
 from cdds_shared.errors import CddsError, ConfigError
 from cdds_shared.settings import Settings, load_settings
@@ -34,7 +34,7 @@ def settings_or_exit(service: str, settings: Settings | None = None) -> Settings
         _exit(service, f"bad configuration: {exc}")
 
 
-def _exit(service: str, line: str) -> Any:
+def _exit(service: str, line: str) -> NoReturn:
     print(f"cdds-{service}: {line}", file=sys.stderr, flush=True)
     raise SystemExit(2)
 
@@ -77,7 +77,10 @@ def dependency_checks(settings: Settings, names: tuple[str, ...]) -> dict[str, C
             await source.close()
 
     available: dict[str, Check] = {
-        "rabbitmq": rabbitmq, "mongodb": mongodb, "minio": minio, "ucs": ucs,
+        "rabbitmq": rabbitmq,
+        "mongodb": mongodb,
+        "minio": minio,
+        "ucs": ucs,
     }
     return {name: available[name] for name in names}
 
@@ -135,4 +138,3 @@ def _in_thread(coro: Awaitable[dict[str, str]]) -> dict[str, str]:
     if error:
         raise error[0]
     return result["value"]
-

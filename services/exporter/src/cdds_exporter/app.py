@@ -1,4 +1,6 @@
-"""The exporter: streams UCS records into sealed-for-transit parts (its RunRequested handler lands with issue #3).
+"""The exporter: streams UCS records into transit-encrypted parts.
+
+Its RunRequested handler lands with issue #3.
 
 Run: ``faststream run --factory cdds_exporter.app:create_app --host 127.0.0.1 --port 8081``.
 """

@@ -28,7 +28,7 @@ def _delivery_count(msg: StreamMessage[Any]) -> int:
     return int(value) if isinstance(value, int | str) and str(value).isdigit() else 0
 
 
-class ErrorPolicyMiddleware(BaseMiddleware):  # type: ignore[type-arg]
+class ErrorPolicyMiddleware(BaseMiddleware):
     """PermanentError or a malformed body → reject (dead letter); anything else → nack after a
     back-off so a dependency outage is not burned through in a second. The quorum queue's
     ``x-delivery-limit`` bounds the retries, then dead-letters the message."""
@@ -47,8 +47,13 @@ class ErrorPolicyMiddleware(BaseMiddleware):  # type: ignore[type-arg]
         except Exception as exc:
             count = _delivery_count(msg)
             delay = min(self.max_backoff_seconds, 0.5 * 2**count)
-            log.error("message failed; will retry", reason=_reason(exc), attempt=count + 1,
-                      retry_in_seconds=delay, error=type(exc).__name__)
+            log.error(
+                "message failed; will retry",
+                reason=_reason(exc),
+                attempt=count + 1,
+                retry_in_seconds=delay,
+                error=type(exc).__name__,
+            )
             await asyncio.sleep(delay)
             raise NackMessage() from exc
 
@@ -79,7 +84,7 @@ async def publish(broker: RabbitBroker, message: Message) -> None:
         exchange=EVENTS,
         routing_key=message.ROUTING_KEY,
         mandatory=True,
-        persistent=True,
+        persist=True,
         correlation_id=message.correlation_id,
         message_id=str(message.message_id),
     )

@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit.schemas.queue import QuorumQueueArgs
 
 from cdds_shared.messaging.messages import ArtifactDue, PartStaged, RunRequested
 
@@ -58,16 +59,13 @@ class Topology:
         }
         return RabbitQueue(
             spec.name,
-            queue_type=QueueType.QUORUM,
-            durable=True,
-            arguments=args,  # type: ignore[arg-type]
+            QueueType.QUORUM,
+            arguments=cast(QuorumQueueArgs, args),
             routing_key=spec.routing_key,
         )
 
     def dead_queue(self, spec: WorkQueue) -> RabbitQueue:
-        return RabbitQueue(
-            f"{spec.name}.dead", queue_type=QueueType.QUORUM, durable=True, routing_key=spec.name
-        )
+        return RabbitQueue(f"{spec.name}.dead", QueueType.QUORUM, routing_key=spec.name)
 
     def hold_queue(self, retention_seconds: int) -> RabbitQueue:
         """Timer queue for one retention value. Never per-message expiration: it blocks at the
@@ -83,9 +81,8 @@ class Topology:
         }
         return RabbitQueue(
             f"cdds.retention.hold.{retention_seconds}s",
-            queue_type=QueueType.QUORUM,
-            durable=True,
-            arguments=args,  # type: ignore[arg-type]
+            QueueType.QUORUM,
+            arguments=cast(QuorumQueueArgs, args),
         )
 
 

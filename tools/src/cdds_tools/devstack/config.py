@@ -1,4 +1,4 @@
-"""Where the local stack lives and which ports it uses; every value can be set from the environment."""
+"""Where the local stack lives and which ports it uses; each can be set from the environment."""
 
 from __future__ import annotations
 
@@ -21,9 +21,7 @@ def find_root(start: Path | None = None) -> Path:
 
 
 def _traversable(path: Path) -> bool:
-    return all(
-        p.stat().st_mode & stat.S_IXOTH for p in path.resolve().parents if p.exists()
-    )
+    return all(p.stat().st_mode & stat.S_IXOTH for p in path.resolve().parents if p.exists())
 
 
 def _port(name: str, default: int) -> int:
@@ -32,7 +30,7 @@ def _port(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class StackConfig:
-    """Paths and ports. Override ports with ``CDDS_STACK_<NAME>_PORT`` (e.g. ``..._POSTGRES_PORT``)."""
+    """Paths and ports. Override a port with ``CDDS_STACK_<NAME>_PORT`` (``..._POSTGRES_PORT``)."""
 
     root: Path
     cache_dir: Path = field(
@@ -72,12 +70,13 @@ class StackConfig:
         """Folder for what the servers' own accounts (postgres, rabbitmq, nobody) must reach.
 
         ``.local/`` when every folder above it lets others traverse; otherwise (a checkout under
-        ``/root``, say) a folder in ``/var/tmp`` named after the checkout, linked from ``.local/data``.
+        ``/root``, say) a folder in ``/var/tmp`` named after the checkout (``.local/data`` links
+        to it).
         """
         if os.geteuid() != 0 or _traversable(self.local):
             return self.local
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
-        return Path("/var/tmp") / f"cdds-stack-{digest}"
+        return Path("/var/tmp") / f"cdds-stack-{digest}"  # noqa: S108 - root-owned, 0755
 
     @property
     def logs(self) -> Path:

@@ -62,7 +62,9 @@ class Stack:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def up(self, names: tuple[str, ...] = INFRA + SERVICES, log: Callable[[str], None] = print) -> None:
+    def up(
+        self, names: tuple[str, ...] = INFRA + SERVICES, log: Callable[[str], None] = print
+    ) -> None:
         c = self.config
         for folder in (c.local, c.server_base, c.data, c.logs, c.run, c.server_base / "bin"):
             folder.mkdir(parents=True, exist_ok=True)
@@ -92,7 +94,8 @@ class Stack:
                 tail = proc.tail()
                 proc.stop(timeout=5)
                 raise StackError(
-                    f"{name} failed to start: {reason}; log: {proc.log_file}\n--- last lines ---\n{tail}"
+                    f"{name} failed to start: {reason}; log: {proc.log_file}\n"
+                    f"--- last lines ---\n{tail}"
                 )
             if proc.after_start:
                 proc.after_start()
@@ -122,7 +125,9 @@ class Stack:
     def write_env(self) -> Path:
         path = self.config.local / "stack.env"
         lines = [f"export {k}='{v}'" for k, v in self.config.env().items()]
-        path.write_text("# written by `make up`; use: source .local/stack.env\n" + "\n".join(lines) + "\n")
+        path.write_text(
+            "# written by `make up`; use: source .local/stack.env\n" + "\n".join(lines) + "\n"
+        )
         return path
 
     # -- the processes ---------------------------------------------------------------------
@@ -198,10 +203,22 @@ class Stack:
             _own(sockets, user)
             if not (pgdata / "PG_VERSION").exists():
                 subprocess.run(
-                    as_user([str(PG_BIN / "initdb"), "-D", str(pgdata), "-U", "postgres",
-                             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
-                             "--locale=C.UTF-8"]),
-                    check=True, capture_output=True,
+                    as_user(
+                        [
+                            str(PG_BIN / "initdb"),
+                            "-D",
+                            str(pgdata),
+                            "-U",
+                            "postgres",
+                            "--auth-local=trust",
+                            "--auth-host=scram-sha-256",
+                            "-E",
+                            "UTF8",
+                            "--locale=C.UTF-8",
+                        ]
+                    ),
+                    check=True,
+                    capture_output=True,
                 )
 
         def after_start() -> None:
@@ -210,26 +227,54 @@ class Stack:
                 "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cdds') THEN "
                 f"CREATE ROLE cdds LOGIN CREATEDB PASSWORD '{c.ucs_password}'; END IF; END $$;"
             )
-            psql = [str(PG_BIN / "psql"), "-h", str(sockets), "-p", str(c.postgres_port), "-U",
-                    "postgres", "-v", "ON_ERROR_STOP=1", "-qAt"]
+            psql = [
+                str(PG_BIN / "psql"),
+                "-h",
+                str(sockets),
+                "-p",
+                str(c.postgres_port),
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAt",
+            ]
             subprocess.run([*psql, "-c", sql], check=True, capture_output=True)
             exists = subprocess.run(
                 [*psql, "-c", "SELECT 1 FROM pg_database WHERE datname = 'ucs'"],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout.strip()
             if not exists:
-                subprocess.run([*psql, "-c", "CREATE DATABASE ucs OWNER cdds"], check=True,
-                               capture_output=True)
+                subprocess.run(
+                    [*psql, "-c", "CREATE DATABASE ucs OWNER cdds"], check=True, capture_output=True
+                )
             from cdds_shared.ucs.migrate import migrate
 
             migrate(c.env()["CDDS_UCS__DSN"])  # idempotent: the UCS schema the exporter reads
 
         return self._managed(
             "postgres",
-            [str(PG_BIN / "postgres"), "-D", str(pgdata), "-p", str(c.postgres_port),
-             "-c", f"listen_addresses={c.host}", "-c", f"unix_socket_directories={sockets}",
-             "-c", "max_connections=200", "-c", "shared_buffers=256MB",
-             "-c", "fsync=on", "-c", "synchronous_commit=off"],
+            [
+                str(PG_BIN / "postgres"),
+                "-D",
+                str(pgdata),
+                "-p",
+                str(c.postgres_port),
+                "-c",
+                f"listen_addresses={c.host}",
+                "-c",
+                f"unix_socket_directories={sockets}",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "shared_buffers=256MB",
+                "-c",
+                "fsync=on",
+                "-c",
+                "synchronous_commit=off",
+            ],
             [c.postgres_port],
             health=lambda: health.postgres_ok(str(PG_BIN / "pg_isready"), c.host, c.postgres_port),
             user=user,
@@ -250,7 +295,9 @@ class Stack:
         source = (self.config.bin_dir / name).resolve()
         target = self._binary(name)
         if not source.exists():
-            raise StackError(f"{name}: {source} is missing; run scripts/bootstrap.sh (make bootstrap)")
+            raise StackError(
+                f"{name}: {source} is missing; run scripts/bootstrap.sh (make bootstrap)"
+            )
         if not target.exists() or target.stat().st_mtime < source.stat().st_mtime:
             shutil.copy2(source, target.with_suffix(".tmp"))
             target.with_suffix(".tmp").replace(target)
@@ -260,10 +307,16 @@ class Stack:
         base = c.data / "ferretdb"
         return self._managed(
             "ferretdb",
-            [str(self._binary("ferretdb")), "--handler=sqlite", f"--sqlite-url=file:{base}/",
-             f"--listen-addr={c.host}:{c.mongo_port}",
-             f"--debug-addr={c.host}:{c.ferretdb_debug_port}", f"--state-dir={base}",
-             "--telemetry=disable", "--log-level=warn"],
+            [
+                str(self._binary("ferretdb")),
+                "--handler=sqlite",
+                f"--sqlite-url=file:{base}/",
+                f"--listen-addr={c.host}:{c.mongo_port}",
+                f"--debug-addr={c.host}:{c.ferretdb_debug_port}",
+                f"--state-dir={base}",
+                "--telemetry=disable",
+                "--log-level=warn",
+            ],
             [c.mongo_port, c.ferretdb_debug_port],
             health=lambda: health.mongo_ok(f"mongodb://{c.host}:{c.mongo_port}/"),
             user="nobody",
@@ -275,9 +328,16 @@ class Stack:
         base = c.data / "minio"
         return self._managed(
             "minio",
-            [str(self._binary("minio")), "server", str(base), "--quiet",
-             "--address", f"{c.host}:{c.minio_port}",
-             "--console-address", f"{c.host}:{c.minio_console_port}"],
+            [
+                str(self._binary("minio")),
+                "server",
+                str(base),
+                "--quiet",
+                "--address",
+                f"{c.host}:{c.minio_port}",
+                "--console-address",
+                f"{c.host}:{c.minio_console_port}",
+            ],
             [c.minio_port, c.minio_console_port],
             health=lambda: health.http_ok(f"http://{c.host}:{c.minio_port}/minio/health/ready"),
             env={
@@ -292,15 +352,27 @@ class Stack:
         )
 
     def _service_env(self, port: int) -> dict[str, str]:
-        return {**self.config.env(), "CDDS_WORKER__HOST": self.config.host,
-                "CDDS_WORKER__PORT": str(port), "PYTHONUNBUFFERED": "1"}
+        return {
+            **self.config.env(),
+            "CDDS_WORKER__HOST": self.config.host,
+            "CDDS_WORKER__PORT": str(port),
+            "PYTHONUNBUFFERED": "1",
+        }
 
     def _gateway(self) -> Managed:
         c = self.config
         return self._managed(
             "gateway",
-            [str(c.venv_bin / "uvicorn"), "--factory", "cdds_gateway.app:create_app",
-             "--host", c.host, "--port", str(c.gateway_port), "--no-access-log"],
+            [
+                str(c.venv_bin / "uvicorn"),
+                "--factory",
+                "cdds_gateway.app:create_app",
+                "--host",
+                c.host,
+                "--port",
+                str(c.gateway_port),
+                "--no-access-log",
+            ],
             [c.gateway_port],
             health=lambda: health.http_ok(f"http://{c.host}:{c.gateway_port}/readyz"),
             env=self._service_env(c.gateway_port),
@@ -311,8 +383,16 @@ class Stack:
         c = self.config
         return self._managed(
             name,
-            [str(c.venv_bin / "faststream"), "run", "--factory", f"cdds_{name}.app:create_app",
-             "--host", c.host, "--port", str(port)],
+            [
+                str(c.venv_bin / "faststream"),
+                "run",
+                "--factory",
+                f"cdds_{name}.app:create_app",
+                "--host",
+                c.host,
+                "--port",
+                str(port),
+            ],
             [port],
             health=lambda: health.http_ok(f"http://{c.host}:{port}/readyz"),
             env=self._service_env(port),

@@ -1,0 +1,1 @@
+"""``cdds-admin``: operator commands (``ucs`` now; ``tenant`` and ``user`` groups later)."""
