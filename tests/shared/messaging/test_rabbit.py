@@ -1,0 +1,213 @@
+"""RabbitMQ against the real broker: confirms, unroutable publishes, manual ack, dead letters.
+
+FastStream's in-memory TestRabbitBroker has no DLX, delivery limits or confirms, so these run
+against the real server (DESIGN §11).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aio_pika
+import pytest
+from aio_pika.exceptions import DeliveryError
+from faststream import AckPolicy
+from faststream.rabbit import RabbitBroker, RabbitMessage
+
+from cdds_shared.errors import PermanentError, TransientError
+from cdds_shared.messaging import (
+    EVENTS,
+    RunRequested,
+    Topology,
+    WorkQueue,
+    declare_topology,
+    make_broker,
+    publish,
+)
+from cdds_shared.settings import RabbitSettings
+
+pytestmark = pytest.mark.integration
+
+
+def _request(run_id: str) -> RunRequested:
+    return RunRequested(
+        correlation_id=run_id, run_id=run_id, tenant="acme", ucs_tenant_id=101, owner="u1",
+        record_type="interaction",
+    )
+
+
+async def _get(
+    channel: aio_pika.abc.AbstractChannel, queue: str, timeout: float = 15.0
+) -> aio_pika.abc.AbstractIncomingMessage:
+    """Wait (bounded) until a message can be fetched from ``queue``."""
+    q = await channel.get_queue(queue, ensure=False)
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await q.get(no_ack=False, fail=False)
+            if message is not None:
+                return message
+            await asyncio.sleep(0.1)
+
+
+def _spec(unique: str) -> WorkQueue:
+    return WorkQueue(f"test.{unique}", f"test.{unique}")
+
+
+def _broker(url: str) -> RabbitBroker:
+    return make_broker(RabbitSettings(url=url, delivery_limit=2))  # type: ignore[arg-type]
+
+
+async def test_publish_is_confirmed_and_routed_to_the_work_queue(
+    vhost_url: str, amqp: aio_pika.abc.AbstractChannel
+) -> None:
+    broker = _broker(vhost_url)
+    async with broker:
+        await broker.start()
+        await declare_topology(broker, Topology(delivery_limit=2))
+        message = _request("run-confirmed")
+        await publish(broker, message)
+
+    received = await _get(amqp, "cdds.exporter.run-requested")
+    await received.ack()
+    assert RunRequested.model_validate_json(received.body) == message
+    assert received.correlation_id == "run-confirmed"
+    assert received.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+
+
+async def test_unroutable_publish_raises_instead_of_vanishing(vhost_url: str) -> None:
+    broker = _broker(vhost_url)
+    async with broker:
+        await broker.start()
+        await declare_topology(broker, Topology(delivery_limit=2), specs=())
+        with pytest.raises(DeliveryError):
+            await broker.publish(
+                b"{}", exchange=EVENTS, routing_key="nobody.listens", mandatory=True
+            )
+
+
+async def test_manual_ack_keeps_the_message_until_acked(
+    vhost_url: str, amqp: aio_pika.abc.AbstractChannel, unique: str
+) -> None:
+    spec = _spec(unique)
+    topology = Topology(delivery_limit=2)
+    broker = _broker(vhost_url)
+    seen = asyncio.Event()
+    release = asyncio.Event()
+
+    @broker.subscriber(topology.queue(spec), EVENTS, ack_policy=AckPolicy.MANUAL)
+    async def handle(body: dict[str, Any], msg: RabbitMessage) -> None:
+        seen.set()
+        await release.wait()
+        await msg.ack()
+
+    async with broker:
+        await broker.start()
+        await declare_topology(broker, topology, specs=(spec,))
+        await broker.publish({"n": 1}, exchange=EVENTS, routing_key=spec.routing_key)
+        await asyncio.wait_for(seen.wait(), 10)
+        queue = await amqp.declare_queue(spec.name, passive=True)
+        assert queue.declaration_result.message_count == 0  # delivered, not yet acked
+        release.set()
+        await asyncio.sleep(0)
+    # After the broker closed: had the ack not reached RabbitMQ, the message would be back.
+    queue = await amqp.declare_queue(spec.name, passive=True)
+    assert queue.declaration_result.message_count == 0
+
+
+async def test_transient_failure_is_retried_then_succeeds(
+    vhost_url: str, amqp: aio_pika.abc.AbstractChannel, unique: str
+) -> None:
+    spec = _spec(unique)
+    topology = Topology(delivery_limit=3)
+    broker = _broker(vhost_url)
+    attempts: list[int] = []
+    done = asyncio.Event()
+
+    @broker.subscriber(topology.queue(spec), EVENTS)
+    async def handle(body: dict[str, Any]) -> None:
+        attempts.append(body["n"])
+        if len(attempts) == 1:
+            raise TransientError("MinIO briefly down")
+        done.set()
+
+    async with broker:
+        await broker.start()
+        await declare_topology(broker, topology, specs=(spec,))
+        await broker.publish({"n": 7}, exchange=EVENTS, routing_key=spec.routing_key)
+        await asyncio.wait_for(done.wait(), 15)
+    assert attempts == [7, 7]
+    dead = await amqp.declare_queue(f"{spec.name}.dead", passive=True)
+    assert dead.declaration_result.message_count == 0
+
+
+async def test_poison_message_is_dead_lettered_at_once(
+    vhost_url: str, amqp: aio_pika.abc.AbstractChannel, unique: str
+) -> None:
+    spec = _spec(unique)
+    topology = Topology(delivery_limit=5)
+    broker = _broker(vhost_url)
+    calls: list[RunRequested] = []
+
+    @broker.subscriber(topology.queue(spec), EVENTS)
+    async def handle(message: RunRequested) -> None:
+        calls.append(message)
+
+    async with broker:
+        await broker.start()
+        await declare_topology(broker, topology, specs=(spec,))
+        await broker.publish(b"not json at all", exchange=EVENTS, routing_key=spec.routing_key)
+        dead = await _get(amqp, f"{spec.name}.dead")
+    await dead.ack()
+    assert dead.body == b"not json at all"
+    assert calls == []
+
+
+async def test_failing_message_reaches_dead_letters_after_the_delivery_limit(
+    vhost_url: str, amqp: aio_pika.abc.AbstractChannel, unique: str
+) -> None:
+    spec = _spec(unique)
+    topology = Topology(delivery_limit=2)
+    broker = _broker(vhost_url)
+    attempts = 0
+
+    @broker.subscriber(topology.queue(spec), EVENTS)
+    async def handle(body: dict[str, Any]) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise RuntimeError("a bug that never goes away")
+
+    async with broker:
+        await broker.start()
+        await declare_topology(broker, topology, specs=(spec,))
+        await broker.publish({"n": 1}, exchange=EVENTS, routing_key=spec.routing_key)
+        dead = await _get(amqp, f"{spec.name}.dead", timeout=30)
+    await dead.ack()
+    assert json.loads(dead.body) == {"n": 1}
+    assert attempts == 3  # the first delivery plus the two redeliveries the limit allows
+    death = dead.headers.get("x-death") or dead.headers.get("x-first-death-reason")
+    assert death, "dead-lettered message carries its death record"
+
+
+async def test_permanent_error_is_dead_lettered_without_retry(
+    vhost_url: str, amqp: aio_pika.abc.AbstractChannel, unique: str
+) -> None:
+    spec = _spec(unique)
+    topology = Topology(delivery_limit=5)
+    broker = _broker(vhost_url)
+    attempts = 0
+
+    @broker.subscriber(topology.queue(spec), EVENTS)
+    async def handle(body: dict[str, Any]) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise PermanentError("certificate missing")
+
+    async with broker:
+        await broker.start()
+        await declare_topology(broker, topology, specs=(spec,))
+        await broker.publish({"n": 2}, exchange=EVENTS, routing_key=spec.routing_key)
+        dead = await _get(amqp, f"{spec.name}.dead")
+    await dead.ack()
+    assert attempts == 1
