@@ -7,9 +7,9 @@ letter, logged as a warning with the reason. HTTP errors are mapped at the edge 
 from __future__ import annotations
 
 __all__ = [
+    "CddsError",
     "ConfigError",
     "ConflictError",
-    "CddsError",
     "DependencyUnavailable",
     "NotFoundError",
     "PermanentError",

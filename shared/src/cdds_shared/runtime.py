@@ -23,6 +23,14 @@ __all__ = [
 
 Check = Callable[[], Awaitable[None]]
 
+# The setting to look at when a dependency does not answer at all.
+SETTING_OF = {
+    "rabbitmq": "CDDS_RABBIT__URL",
+    "mongodb": "CDDS_MONGO__URL",
+    "minio": "CDDS_MINIO__ENDPOINT",
+    "ucs": "CDDS_UCS__DSN",
+}
+
 
 def settings_or_exit(service: str, settings: Settings | None = None) -> Settings:
     """The given settings, or the environment's; a bad setting ends the process with one line."""
@@ -88,17 +96,17 @@ def dependency_checks(settings: Settings, names: tuple[str, ...]) -> dict[str, C
 async def run_checks(checks: Mapping[str, Check], timeout: float = 5.0) -> dict[str, str]:
     """Run every check concurrently: ``{name: "ok" | reason}``."""
 
-    async def one(check: Check) -> str:
+    async def one(name: str, check: Check) -> str:
         try:
             await asyncio.wait_for(check(), timeout)
         except TimeoutError:
-            return f"no answer within {timeout:.0f}s"
+            return f"{SETTING_OF.get(name, name)}: no answer within {timeout:.0f}s"
         except CddsError as exc:
             return str(exc)
         return "ok"
 
     names = list(checks)
-    results = await asyncio.gather(*(one(checks[n]) for n in names))
+    results = await asyncio.gather(*(one(n, checks[n]) for n in names))
     return dict(zip(names, results, strict=True))
 
 
@@ -111,7 +119,7 @@ def wait_for_dependencies(service: str, checks: Mapping[str, Check], timeout: fl
     while True:
         failures = {
             name: reason
-            for name, reason in _in_thread(run_checks(checks, timeout=3.0)).items()
+            for name, reason in _in_thread(run_checks(checks, timeout=5.0)).items()
             if reason != "ok"
         }
         if not failures or time.monotonic() >= deadline:

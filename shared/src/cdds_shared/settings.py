@@ -30,7 +30,7 @@ __all__ = [
 
 DEV_RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEV_MINIO_SECRET = "cdds-dev-secret"  # noqa: S105 - development default, refused elsewhere
-DEV_TRANSIT_KEY = "ZGV2LW9ubHktdHJhbnNpdC1rZXktMzItYnl0ZXMhIQ=="  # noqa: S105 - idem
+DEV_TRANSIT_KEY = "ZGV2LW9ubHktdHJhbnNpdC1rZXktMzItYnl0ZXMhIQ=="
 DEV_UCS_DSN = "postgresql://cdds:cdds@127.0.0.1:5432/ucs"
 
 

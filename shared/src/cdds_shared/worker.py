@@ -10,7 +10,12 @@ from faststream.rabbit import RabbitBroker
 
 from cdds_shared.logging import configure_logging, get_logger
 from cdds_shared.messaging import Topology, declare_topology, make_broker
-from cdds_shared.runtime import dependency_checks, run_checks, settings_or_exit, wait_for_dependencies
+from cdds_shared.runtime import (
+    dependency_checks,
+    run_checks,
+    settings_or_exit,
+    wait_for_dependencies,
+)
 from cdds_shared.settings import Settings
 
 __all__ = ["create_worker_app"]
@@ -45,10 +50,11 @@ def create_worker_app(
 
     @get(include_in_schema=False)
     async def readyz(scope: object) -> AsgiResponse:
-        results = await run_checks(checks, timeout=3.0)
+        results = await run_checks(checks, timeout=5.0)
         ready = all(r == "ok" for r in results.values())
-        return _json({"status": "ready" if ready else "not ready", "checks": results},
-                     200 if ready else 503)
+        return _json(
+            {"status": "ready" if ready else "not ready", "checks": results}, 200 if ready else 503
+        )
 
     async def declare() -> None:
         await declare_topology(broker, topology)

@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["operations"], summary="Readiness: every dependency answers")
     async def readyz() -> JSONResponse:
-        results = await run_checks(checks, timeout=3.0)
+        results = await run_checks(checks, timeout=5.0)
         ready = all(r == "ok" for r in results.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": results},

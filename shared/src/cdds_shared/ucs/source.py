@@ -1,0 +1,149 @@
+"""The UCS source port and its PostgreSQL (UCS 8.5) adapter.
+
+``stream`` yields one compact JSON object per record, rendered by PostgreSQL, as UTF-8 bytes
+without a trailing newline, in id order, from a server-side cursor (memory stays flat). Members:
+
+- interaction: id, tenantId, contactId, entityTypeId, mediaTypeId, typeId, subtypeId, status,
+  ownerId, parentId, threadId, startDate, endDate, modifiedDate, subject, theText,
+  structuredText, structuredTextMimeType, theComment, queueName, attachedData (object or null)
+- contact: id, tenantId, title, firstName, lastName, emailAddress, phoneNumber, customerId,
+  company, language, timeZone, createdDate, modifiedDate
+- attachment (``stream_attachments``): id, entityid (the interaction id), tenantId, theName,
+  mimeType, theSize, createdDate, content (base64, no line breaks)
+
+Dates are ISO 8601 in UTC (``2024-03-06T13:12:32.906+00:00``); absent values are ``null``.
+The adapter never writes: every connection has ``default_transaction_read_only=on``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import psycopg
+from psycopg import sql
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.rows import scalar_row
+
+from cdds_shared.settings import UcsSettings
+from cdds_shared.ucs import statements
+from cdds_shared.ucs.connect import MAPPED_ERRORS, aconnect, dependency_error
+from cdds_shared.ucs.query import UcsQuery
+
+__all__ = ["PostgresUcsSource", "UcsQuery", "UcsSource"]
+
+
+class UcsSource(Protocol):
+    """Read access to a UCS contact-history store (port)."""
+
+    async def ping(self) -> None: ...
+    async def count(self, query: UcsQuery) -> int: ...
+    async def counts(self, tenant_id: int) -> dict[str, Any]: ...
+    async def split_keys(self, query: UcsQuery, parts: int) -> list[str]: ...
+    def stream(self, query: UcsQuery) -> AsyncIterator[bytes]: ...
+    def stream_attachments(self, query: UcsQuery) -> AsyncIterator[bytes]: ...
+    async def close(self) -> None: ...
+
+
+class _JsonBytes(Loader):
+    """Hand ``json`` values over as the server's UTF-8 bytes: no decoding, no parsing."""
+
+    def load(self, data: Buffer) -> bytes:
+        return bytes(data)
+
+
+class PostgresUcsSource:
+    """``UcsSource`` over the UCS 8.5 PostgreSQL schema (psycopg 3, asyncio).
+
+    Short queries share one connection; each stream opens its own, so partitions can be streamed
+    concurrently. Close streams you abandon early (``contextlib.aclosing``).
+    """
+
+    def __init__(self, dsn: str, *, fetch_size: int = 2000) -> None:
+        self._dsn = dsn
+        self._fetch_size = fetch_size
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: UcsSettings) -> PostgresUcsSource:
+        return cls(settings.dsn.get_secret_value(), fetch_size=settings.fetch_size)
+
+    async def _fetch(self, stmt: sql.Composed | str, params: Any = None) -> list[Any]:
+        try:
+            async with self._lock:
+                if self._conn is None or self._conn.closed or self._conn.broken:
+                    self._conn = await aconnect(self._dsn, read_only=True, autocommit=True)
+                cur = await self._conn.execute(stmt, params)
+                return await cur.fetchall()
+        except MAPPED_ERRORS as exc:
+            raise dependency_error(exc, self._dsn) from None
+
+    async def ping(self) -> None:
+        """Raise ``DependencyUnavailable`` unless UCS answers and its tables are readable."""
+        await self._fetch("SELECT NULL FROM interaction, contact, document LIMIT 0")
+
+    async def count(self, query: UcsQuery) -> int:
+        rows = await self._fetch(*statements.count(query))
+        return int(rows[0][0])
+
+    async def counts(self, tenant_id: int) -> dict[str, Any]:
+        """``{tenantId, contacts, interactions, attachments, interactionsByMediaType}``."""
+        totals = await self._fetch(
+            "SELECT (SELECT count(*) FROM contact WHERE tenant_id = %(t)s),"
+            " (SELECT count(*) FROM document WHERE tenant_id = %(t)s)",
+            {"t": tenant_id},
+        )
+        media = await self._fetch(
+            "SELECT media_type_id, count(*) FROM interaction WHERE tenant_id = %s"
+            " GROUP BY 1 ORDER BY 1",
+            (tenant_id,),
+        )
+        by_media = {str(name): int(n) for name, n in media}
+        return {
+            "tenantId": tenant_id,
+            "contacts": int(totals[0][0]),
+            "interactions": sum(by_media.values()),
+            "attachments": int(totals[0][1]),
+            "interactionsByMediaType": by_media,
+        }
+
+    async def split_keys(self, query: UcsQuery, parts: int) -> list[str]:
+        """At most ``parts - 1`` ascending ids splitting the query's rows into even key ranges;
+        ``query.partition(keys)`` turns them into queries. Empty when there is nothing to split."""
+        if parts < 2:
+            return []
+        keys, greatest = (await self._fetch(*statements.split_keys(query, parts)))[0]
+        return sorted({k for k in keys or () if k < greatest}, key=str.encode)
+
+    def stream(self, query: UcsQuery) -> AsyncIterator[bytes]:
+        return self._stream(*statements.records(query))
+
+    def stream_attachments(self, query: UcsQuery) -> AsyncIterator[bytes]:
+        return self._stream(*statements.attachments(query))
+
+    async def _stream(self, stmt: sql.Composed, params: dict[str, Any]) -> AsyncIterator[bytes]:
+        conn = await aconnect(self._dsn, read_only=True)
+        try:
+            await conn.set_read_only(True)
+            cur = conn.cursor(name=f"ucs_{uuid.uuid4().hex}", row_factory=scalar_row)
+            cur.adapters.register_loader("json", _JsonBytes)
+            await cur.execute(stmt, params)
+            while rows := await cur.fetchmany(self._fetch_size):
+                for row in rows:
+                    yield row
+                if len(rows) < self._fetch_size:
+                    break
+                del rows  # before the next fetch, so at most one batch is alive
+        except MAPPED_ERRORS as exc:
+            raise dependency_error(exc, self._dsn) from None
+        finally:
+            await conn.close()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
