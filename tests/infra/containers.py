@@ -47,9 +47,7 @@ def container_stack() -> Iterator[StackInfo]:
         dsn = f"postgresql://cdds:cdds@{postgres.get_container_host_ip()}:{pg_port}/ucs"
         migrate(dsn)
         yield StackInfo(
-            rabbit_url=(
-                f"amqp://guest:guest@{r_host}:{rabbit.get_exposed_port(5672)}/"
-            ),
+            rabbit_url=(f"amqp://guest:guest@{r_host}:{rabbit.get_exposed_port(5672)}/"),
             rabbit_management_url=f"http://{r_host}:{rabbit.get_exposed_port(15672)}",
             mongo_url=mongo.get_connection_url(),
             minio_endpoint=minio_cfg["endpoint"],
