@@ -37,14 +37,21 @@ def main() -> int:
         ok &= row.health == "healthy"
 
     print(f"2. sample UCS data (tenant {DEMO_TENANT})")
-    result = seed(config.env()["CDDS_UCS__DSN"], DEMO_TENANT, contacts=500, interactions=5000,
-                  seed=42)
-    print(f"   {result.contacts} contacts, {result.interactions} interactions, "
-          f"{result.attachments} attachments in {result.seconds:.2f}s")
+    result = seed(
+        config.env()["CDDS_UCS__DSN"], DEMO_TENANT, contacts=500, interactions=5000, seed=42
+    )
+    print(
+        f"   {result.contacts} contacts, {result.interactions} interactions, "
+        f"{result.attachments} attachments in {result.seconds:.2f}s"
+    )
 
     print("3. every service through its dependencies (/readyz)")
-    ports = {"gateway": config.gateway_port, "exporter": config.exporter_port,
-             "encryptor": config.encryptor_port, "janitor": config.janitor_port}
+    ports = {
+        "gateway": config.gateway_port,
+        "exporter": config.exporter_port,
+        "encryptor": config.encryptor_port,
+        "janitor": config.janitor_port,
+    }
     for name, port in ports.items():
         status, body = readiness(f"http://{config.host}:{port}/readyz")
         print(f"   {name:10} {status} {json.dumps(body.get('checks', body))}")

@@ -32,16 +32,37 @@ def _free_port() -> int:
 def _command(service: str, port: int) -> list[str]:
     target = f"cdds_{service}.app:create_app"
     if service == "gateway":
-        return [str(BIN / "uvicorn"), "--factory", target, "--host", "127.0.0.1",
-                "--port", str(port)]
-    return [str(BIN / "faststream"), "run", "--factory", target, "--host", "127.0.0.1",
-            "--port", str(port)]
+        return [
+            str(BIN / "uvicorn"),
+            "--factory",
+            target,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+    return [
+        str(BIN / "faststream"),
+        "run",
+        "--factory",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
 
 
 def _env(stack: StackInfo, port: int, **overrides: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("CDDS_")}
-    return {**base, **stack.env(), "CDDS_ENVIRONMENT": "test", "CDDS_WORKER__PORT": str(port),
-            "CDDS_STARTUP_TIMEOUT_SECONDS": "0", **overrides}
+    return {
+        **base,
+        **stack.env(),
+        "CDDS_ENVIRONMENT": "test",
+        "CDDS_WORKER__PORT": str(port),
+        "CDDS_STARTUP_TIMEOUT_SECONDS": "0",
+        **overrides,
+    }
 
 
 @pytest.fixture
@@ -74,8 +95,11 @@ def test_service_is_ready_then_stops_on_sigterm(
 ) -> None:
     port = _free_port()
     proc = subprocess.Popen(
-        _command(service, port), env=_env(stack, port), text=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        _command(service, port),
+        env=_env(stack, port),
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     spawn.append(proc)
     ready = _wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
@@ -91,12 +115,17 @@ def test_service_is_ready_then_stops_on_sigterm(
 @pytest.mark.parametrize(
     ("service", "override", "setting"),
     [
-        ("gateway", {"CDDS_RABBIT__URL": "amqp://guest:wrong@127.0.0.1:{rabbit_port}/"},
-         "CDDS_RABBIT__URL"),
-        ("exporter", {"CDDS_UCS__DSN": "postgresql://cdds:wrong@127.0.0.1:{pg_port}/ucs"},
-         "CDDS_UCS__DSN"),
-        ("encryptor", {"CDDS_MONGO__URL": "mongodb://127.0.0.1:{dead_port}/"},
-         "CDDS_MONGO__URL"),
+        (
+            "gateway",
+            {"CDDS_RABBIT__URL": "amqp://guest:wrong@127.0.0.1:{rabbit_port}/"},
+            "CDDS_RABBIT__URL",
+        ),
+        (
+            "exporter",
+            {"CDDS_UCS__DSN": "postgresql://cdds:wrong@127.0.0.1:{pg_port}/ucs"},
+            "CDDS_UCS__DSN",
+        ),
+        ("encryptor", {"CDDS_MONGO__URL": "mongodb://127.0.0.1:{dead_port}/"}, "CDDS_MONGO__URL"),
         ("janitor", {"CDDS_MINIO__SECRET_KEY": "not-the-secret"}, "CDDS_MINIO__SECRET_KEY"),
         ("gateway", {"CDDS_GATEWAY__PORT": "eighty"}, "CDDS_GATEWAY__PORT"),
         ("exporter", {"CDDS_ENVIRONMENT": "production"}, "CDDS_RABBIT__URL"),
@@ -120,4 +149,5 @@ def test_bad_setting_gives_one_clear_line(
     assert len(lines) == 1, result.stderr[-3000:]
     assert setting in lines[0]
     assert "Traceback" not in result.stderr
-    assert "wrong" not in lines[0] and "not-the-secret" not in lines[0]  # no secrets echoed
+    assert "wrong" not in lines[0]  # no secrets echoed
+    assert "not-the-secret" not in lines[0]

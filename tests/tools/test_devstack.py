@@ -32,7 +32,9 @@ def test_stack_env_can_be_sourced(stack: StackInfo) -> None:
     path = Stack(StackConfig(root=find_root())).write_env()
     shown = subprocess.run(
         ["bash", "-c", f"source {path} && env | grep ^CDDS_ | sort"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     values = dict(line.split("=", 1) for line in shown.splitlines())
     assert values["CDDS_UCS__DSN"] == stack.ucs_dsn
@@ -55,7 +57,9 @@ def test_a_process_that_dies_at_start_names_itself_and_its_log(tmp_path: Path) -
     fake.write_text("#!/bin/sh\necho 'minio: cannot open data folder' >&2\nexit 3\n")
     fake.chmod(0o755)
     config_free = StackConfig(
-        root=tmp_path, cache_dir=tmp_path / "cache", minio_port=_free_port(),
+        root=tmp_path,
+        cache_dir=tmp_path / "cache",
+        minio_port=_free_port(),
         minio_console_port=_free_port(),
     )
     with pytest.raises(StackError) as caught:

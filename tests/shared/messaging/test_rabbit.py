@@ -33,7 +33,11 @@ pytestmark = pytest.mark.integration
 
 def _request(run_id: str) -> RunRequested:
     return RunRequested(
-        correlation_id=run_id, run_id=run_id, tenant="acme", ucs_tenant_id=101, owner="u1",
+        correlation_id=run_id,
+        run_id=run_id,
+        tenant="acme",
+        ucs_tenant_id=101,
+        owner="u1",
         record_type="interaction",
     )
 
