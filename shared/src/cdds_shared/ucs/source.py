@@ -18,7 +18,6 @@ The adapter never writes: every connection has ``default_transaction_read_only=o
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -37,15 +36,30 @@ __all__ = ["PostgresUcsSource", "UcsQuery", "UcsSource"]
 
 
 class UcsSource(Protocol):
-    """Read access to a UCS contact-history store (port)."""
+    """Read access to a UCS contact-history store (port). Errors: ``DependencyUnavailable``
+    (naming ``CDDS_UCS__DSN``) when the store is unreachable, ``ValidationFailed`` for a bad query.
+    """
 
-    async def ping(self) -> None: ...
-    async def count(self, query: UcsQuery) -> int: ...
-    async def counts(self, tenant_id: int) -> dict[str, Any]: ...
-    async def split_keys(self, query: UcsQuery, parts: int) -> list[str]: ...
-    def stream(self, query: UcsQuery) -> AsyncIterator[bytes]: ...
-    def stream_attachments(self, query: UcsQuery) -> AsyncIterator[bytes]: ...
-    async def close(self) -> None: ...
+    async def ping(self) -> None:
+        """Check that the store answers and its tables are readable."""
+
+    async def count(self, query: UcsQuery) -> int:
+        """Number of records ``stream(query)`` would yield."""
+
+    async def counts(self, tenant_id: int) -> dict[str, Any]:
+        """Totals of a tenant per record type and interactions per media type."""
+
+    async def split_keys(self, query: UcsQuery, parts: int) -> list[str]:
+        """Ascending ids cutting the query into at most ``parts`` even key ranges."""
+
+    def stream(self, query: UcsQuery) -> AsyncIterator[bytes]:
+        """One JSON object per record (UTF-8, no newline), in id order."""
+
+    def stream_attachments(self, query: UcsQuery) -> AsyncIterator[bytes]:
+        """One JSON object per attachment of the query's interactions."""
+
+    async def close(self) -> None:
+        """Release connections."""
 
 
 class _JsonBytes(Loader):
@@ -129,7 +143,7 @@ class PostgresUcsSource:
         conn = await aconnect(self._dsn, read_only=True)
         try:
             await conn.set_read_only(True)
-            cur = conn.cursor(name=f"ucs_{uuid.uuid4().hex}", row_factory=scalar_row)
+            cur = conn.cursor(name="ucs_stream", row_factory=scalar_row)
             cur.adapters.register_loader("json", _JsonBytes)
             await cur.execute(stmt, params)
             while rows := await cur.fetchmany(self._fetch_size):
