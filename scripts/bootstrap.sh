@@ -26,6 +26,12 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${apt_missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+  # Where the packages' own system services were started, they would hold our ports: stop them.
+  # The stack runs its own instances under .local/ instead.
+  if command -v invoke-rc.d >/dev/null; then
+    invoke-rc.d rabbitmq-server stop >/dev/null 2>&1 || true
+    invoke-rc.d postgresql stop >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! command -v uv >/dev/null; then
