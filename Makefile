@@ -44,5 +44,5 @@ test: lint ## lint, then every test against the real servers (started if needed)
 test-only: sync ## the tests without lint
 	@$(PY) pytest
 
-clean: down ## stop everything and delete .local/ (data and logs)
-	@rm -rf .local
+clean: ## stop everything and delete all local data and logs (.local/)
+	@if [ -x .venv/bin/cdds-stack ]; then .venv/bin/cdds-stack clean; else rm -rf .local; fi

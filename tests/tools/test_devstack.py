@@ -3,7 +3,6 @@ tells the truth. (Starting and stopping the whole stack twice is checked by .ci/
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -21,11 +20,14 @@ def test_a_taken_port_is_reported_not_reused(tmp_path: Path) -> None:
         squatter.listen()
         port = squatter.getsockname()[1]
         config = StackConfig(root=tmp_path, minio_port=port)
+        stack = Stack(config)
         with pytest.raises(StackError) as caught:
-            Stack(config).up(("minio",), log=lambda line: None)
+            stack.up(("minio",), log=lambda line: None)
+        stack.clean(log=lambda line: None)
     assert f"port {port}" in str(caught.value)
     assert "taken" in str(caught.value)
     assert not (config.run / "minio.pid").exists()
+    assert not config.server_base.exists()
 
 
 def test_stack_env_can_be_sourced(stack: StackInfo) -> None:
@@ -62,10 +64,10 @@ def test_a_process_that_dies_at_start_names_itself_and_its_log(tmp_path: Path) -
         minio_port=_free_port(),
         minio_console_port=_free_port(),
     )
+    stack = Stack(config_free)
     with pytest.raises(StackError) as caught:
-        Stack(config_free).up(("minio",), log=lambda line: None)
-    if tmp_path not in config_free.server_base.parents:  # root with an untraversable /tmp
-        shutil.rmtree(config_free.server_base, ignore_errors=True)
+        stack.up(("minio",), log=lambda line: None)
+    stack.clean(log=lambda line: None)
     message = str(caught.value)
     assert message.startswith("minio failed to start: the process exited")
     assert "minio.log" in message

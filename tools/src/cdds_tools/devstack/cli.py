@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start what is not running, wait for health")
     up.add_argument("--infra-only", action="store_true", help="servers only, not the services")
     sub.add_parser("down", help="stop everything, leave no process behind")
+    sub.add_parser("clean", help="stop everything and delete all local data and logs")
     sub.add_parser("status", help="each process, its pid and health; exit 1 if any is unhealthy")
     sub.add_parser("env", help="print the path of .local/stack.env")
     args = parser.parse_args(argv)
@@ -30,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "down":
         stack.down()
+        return 0
+    if args.command == "clean":
+        stack.clean()
         return 0
     if args.command == "env":
         print(stack.write_env())

@@ -114,6 +114,13 @@ class Stack:
                 check=False,
             )
 
+    def clean(self, log: Callable[[str], None] = print) -> None:
+        """Stop everything; delete all local data and logs (``.local/``, its servers' folder)."""
+        self.down(log)
+        for folder in {self.config.server_base, self.config.local}:
+            shutil.rmtree(folder, ignore_errors=True)
+            log(f"removed {folder}")
+
     def status(self) -> list[StatusRow]:
         rows = []
         for name, proc in self.processes.items():
