@@ -146,72 +146,64 @@ async def test_transient_failure_is_retried_then_succeeds(
     assert dead.declaration_result.message_count == 0
 
 
-async def test_poison_message_is_dead_lettered_at_once(
-    vhost_url: str, amqp: aio_pika.abc.AbstractChannel, unique: str
-) -> None:
+async def _dead_letter_after(
+    vhost_url: str,
+    amqp: aio_pika.abc.AbstractChannel,
+    unique: str,
+    delivery_limit: int,
+    failure: Exception,
+    body: Any,
+) -> tuple[aio_pika.abc.AbstractIncomingMessage, int]:
+    """Publish ``body`` to a fresh work queue whose handler always raises ``failure``; return the
+    message as it arrives in the dead-letter queue, and how often the handler ran."""
     spec = _spec(unique)
-    topology = Topology(delivery_limit=5)
+    topology = Topology(delivery_limit=delivery_limit)
     broker = _broker(vhost_url)
-    calls: list[RunRequested] = []
+    attempts = 0
 
     @broker.subscriber(topology.queue(spec), EVENTS)
     async def handle(message: RunRequested) -> None:
-        calls.append(message)
+        nonlocal attempts
+        attempts += 1
+        raise failure
 
     async with broker:
         await broker.start()
         await declare_topology(broker, topology, specs=(spec,))
-        await broker.publish(b"not json at all", exchange=EVENTS, routing_key=spec.routing_key)
-        dead = await _get(amqp, f"{spec.name}.dead")
+        await broker.publish(body, exchange=EVENTS, routing_key=spec.routing_key)
+        dead = await _get(amqp, f"{spec.name}.dead", timeout=30)
     await dead.ack()
+    return dead, attempts
+
+
+async def test_poison_message_is_dead_lettered_at_once(
+    vhost_url: str, amqp: aio_pika.abc.AbstractChannel, unique: str
+) -> None:
+    dead, attempts = await _dead_letter_after(
+        vhost_url, amqp, unique, 5, RuntimeError("unreached"), b"not json at all"
+    )
     assert dead.body == b"not json at all"
-    assert calls == []
+    assert attempts == 0  # never reached the handler: the body does not validate
 
 
 async def test_failing_message_reaches_dead_letters_after_the_delivery_limit(
     vhost_url: str, amqp: aio_pika.abc.AbstractChannel, unique: str
 ) -> None:
-    spec = _spec(unique)
-    topology = Topology(delivery_limit=2)
-    broker = _broker(vhost_url)
-    attempts = 0
-
-    @broker.subscriber(topology.queue(spec), EVENTS)
-    async def handle(body: dict[str, Any]) -> None:
-        nonlocal attempts
-        attempts += 1
-        raise RuntimeError("a bug that never goes away")
-
-    async with broker:
-        await broker.start()
-        await declare_topology(broker, topology, specs=(spec,))
-        await broker.publish({"n": 1}, exchange=EVENTS, routing_key=spec.routing_key)
-        dead = await _get(amqp, f"{spec.name}.dead", timeout=30)
-    await dead.ack()
-    assert json.loads(dead.body) == {"n": 1}
+    body = _request("run-bug").model_dump(mode="json")
+    dead, attempts = await _dead_letter_after(
+        vhost_url, amqp, unique, 2, RuntimeError("a bug that never goes away"), body
+    )
+    assert json.loads(dead.body) == body
     assert attempts == 3  # the first delivery plus the two redeliveries the limit allows
-    death = dead.headers.get("x-death") or dead.headers.get("x-first-death-reason")
-    assert death, "dead-lettered message carries its death record"
+    assert dead.headers.get("x-first-death-reason") == "delivery_limit"
 
 
 async def test_permanent_error_is_dead_lettered_without_retry(
     vhost_url: str, amqp: aio_pika.abc.AbstractChannel, unique: str
 ) -> None:
-    spec = _spec(unique)
-    topology = Topology(delivery_limit=5)
-    broker = _broker(vhost_url)
-    attempts = 0
-
-    @broker.subscriber(topology.queue(spec), EVENTS)
-    async def handle(body: dict[str, Any]) -> None:
-        nonlocal attempts
-        attempts += 1
-        raise PermanentError("certificate missing")
-
-    async with broker:
-        await broker.start()
-        await declare_topology(broker, topology, specs=(spec,))
-        await broker.publish({"n": 2}, exchange=EVENTS, routing_key=spec.routing_key)
-        dead = await _get(amqp, f"{spec.name}.dead")
-    await dead.ack()
+    body = _request("run-no-cert").model_dump(mode="json")
+    dead, attempts = await _dead_letter_after(
+        vhost_url, amqp, unique, 5, PermanentError("certificate missing"), body
+    )
     assert attempts == 1
+    assert dead.headers.get("x-first-death-reason") == "rejected"
