@@ -6,23 +6,17 @@ Datetimes come back timezone-aware (UTC).
 FerretDB 1.24 runs ``findAndModify`` as a query followed by an unconditional write by ``_id``,
 so concurrent calls lose updates (measured: 20 concurrent ``$inc`` counted 5, 9 of 20 claimants
 won one job). On FerretDB, ``find_one_and_update`` therefore holds a per-document lock
-(``_DocLocks``) across processes; on MongoDB it is the server's atomic command.
+(``DocumentLocks``) across processes; on MongoDB it is the server's atomic command.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import random
-import time
-import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-import structlog
 from pymongo import AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import (
@@ -32,6 +26,7 @@ from pymongo.errors import (
     OperationFailure,
 )
 
+from cdds_shared.adapters.mongo_locks import DocumentLocks
 from cdds_shared.errors import (
     ConfigError,
     ConflictError,
@@ -47,7 +42,6 @@ __all__ = ["LOCKS_COLLECTION", "MongoCollection", "MongoDocumentStore"]
 SETTING = "CDDS_MONGO__URL"
 LOCKS_COLLECTION = "_cdds_locks"
 _AUTH_CODES = {13: "not authorized", 18: "authentication failed"}
-_log = structlog.get_logger(__name__)
 
 
 class _ErrorMap:
@@ -83,56 +77,6 @@ class _ErrorMap:
                 reason = f"{_AUTH_CODES[exc.code]} at {self.hosts}: {self.reason(exc)}"
                 raise DependencyUnavailable(SETTING, reason) from None
             raise
-
-
-class _DocLocks:
-    """A cross-process lock per key, built on the one atomic step FerretDB has: insert by ``_id``.
-
-    A lock older than ``lease`` belongs to a crashed (or stalled) holder and is taken over. Only
-    whoever inserts the tombstone ``end:<token>`` may remove a stale lock, so a rescuer and a
-    late holder never both remove it. Assumes no process stalls longer than ``lease``.
-    """
-
-    def __init__(self, locks: AsyncCollection[Document], lease: float, wait: float) -> None:
-        self._c, self._lease, self._wait = locks, lease, wait
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        token = uuid.uuid4().hex
-        await self._acquire(key, token)
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            if time.monotonic() - started < self._lease / 2:
-                await self._c.delete_one({"_id": key})  # too young to be taken over
-            elif not await self._end(key, token):
-                _log.warning("mongo_lock_taken_over", key=key)
-
-    async def _acquire(self, key: str, token: str) -> None:
-        deadline, delay = time.monotonic() + self._wait, 0.002
-        while True:
-            try:
-                await self._c.insert_one({"_id": key, "token": token, "at": datetime.now(UTC)})
-                return
-            except DuplicateKeyError:
-                pass
-            held = await self._c.find_one({"_id": key})
-            if held and (datetime.now(UTC) - held["at"]).total_seconds() > self._lease:
-                await self._end(key, held["token"])
-                continue
-            if time.monotonic() > deadline:
-                raise TransientError(f"document {key!r} stayed locked for {self._wait:.0f}s")
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 0.1)
-
-    async def _end(self, key: str, token: str) -> bool:
-        try:
-            await self._c.insert_one({"_id": f"end:{token}", "at": datetime.now(UTC)})
-        except DuplicateKeyError:
-            return False
-        await self._c.delete_one({"_id": key})
-        return True
 
 
 def _names_one_document(doc_id: Any) -> bool:
@@ -232,7 +176,7 @@ class MongoCollection:
 
     async def _modify_locked(
         self,
-        locks: _DocLocks,
+        locks: DocumentLocks,
         filter: Document,
         update: Mapping[str, Any],
         upsert: bool,
@@ -282,7 +226,7 @@ class MongoDocumentStore:
     Args:
         settings: URL and database name.
         timeout: seconds to find a server before an operation fails as unavailable.
-        lock_documents: serialize ``find_one_and_update`` with ``_DocLocks``; ``None`` means
+        lock_documents: serialize ``find_one_and_update`` with ``DocumentLocks``; ``None`` means
             only on servers whose ``findAndModify`` is not atomic (FerretDB).
         lock_lease: seconds after which a lock is presumed abandoned by a crashed holder.
     """
@@ -300,7 +244,7 @@ class MongoDocumentStore:
         self._timeout_ms = max(1, int(timeout * 1000))
         self._lock_documents = lock_documents
         self._lock_lease = lock_lease
-        self._locks: _DocLocks | None = None
+        self._locks: DocumentLocks | None = None
         self._errors = _ErrorMap(self._url)
         self._client: AsyncMongoClient[Document] | None = None
 
@@ -347,7 +291,7 @@ class MongoDocumentStore:
         with self._errors("ping"):
             await client[self._database].command("ping")
 
-    async def document_locks(self) -> _DocLocks | None:
+    async def document_locks(self) -> DocumentLocks | None:
         """The lock ``find_one_and_update`` needs on this server, if any."""
         db = self._client_or_fail()[self._database]
         if self._lock_documents is None:
@@ -355,7 +299,7 @@ class MongoDocumentStore:
             self._lock_documents = "ferretdbVersion" in info
         if self._lock_documents and self._locks is None:
             lease = self._lock_lease
-            self._locks = _DocLocks(db[LOCKS_COLLECTION], lease=lease, wait=2 * lease)
+            self._locks = DocumentLocks(db[LOCKS_COLLECTION], lease=lease, wait=2 * lease)
         return self._locks if self._lock_documents else None
 
     def collection(self, name: str) -> MongoCollection:
