@@ -1,5 +1,5 @@
 """How the test session gets its real servers (see ``tests/conftest.py``)."""
 
-from tests.infra.provide import StackInfo, provide_stack
+from tests.infra.provide import StackInfo, free_port, provide_stack
 
-__all__ = ["StackInfo", "provide_stack"]
+__all__ = ["StackInfo", "free_port", "provide_stack"]

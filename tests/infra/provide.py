@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -68,7 +68,8 @@ def provide_stack(mode: str) -> Iterator[StackInfo]:
         pytest.fail(f"CDDS_TEST_INFRA={mode!r}: expected local, external or testcontainers")
 
 
-def require(condition: bool, what: str) -> None:
-    """Fail (never skip) when a server the tests need is not there."""
-    if not condition:
-        pytest.fail(f"real server unavailable: {what} (CI={os.environ.get('CI', 'false')})")
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

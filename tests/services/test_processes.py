@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.infra import StackInfo
+from tests.infra import StackInfo, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -23,34 +22,12 @@ BIN = Path(sys.executable).parent
 SERVICES = ["gateway", "exporter", "encryptor", "janitor"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _command(service: str, port: int) -> list[str]:
+    """The service's real command line, as the stack and the images run it."""
+    runner = ["uvicorn"] if service == "gateway" else ["faststream", "run"]
+    runner[0] = str(BIN / runner[0])
     target = f"cdds_{service}.app:create_app"
-    if service == "gateway":
-        return [
-            str(BIN / "uvicorn"),
-            "--factory",
-            target,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-    return [
-        str(BIN / "faststream"),
-        "run",
-        "--factory",
-        target,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    return [*runner, "--factory", target, "--host", "127.0.0.1", "--port", str(port)]
 
 
 def _env(stack: StackInfo, port: int, **overrides: str) -> dict[str, str]:
@@ -93,7 +70,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[str], timeout: float = 30) -> h
 def test_service_is_ready_then_stops_on_sigterm(
     stack: StackInfo, service: str, spawn: list[subprocess.Popen[str]]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         _command(service, port),
         env=_env(stack, port),
@@ -134,11 +111,11 @@ def test_service_is_ready_then_stops_on_sigterm(
 def test_bad_setting_gives_one_clear_line(
     stack: StackInfo, service: str, override: dict[str, str], setting: str
 ) -> None:
-    port = _free_port()
+    port = free_port()
     values = {
         "rabbit_port": stack.rabbit_url.rsplit(":", 1)[1].strip("/"),
         "pg_port": stack.ucs_dsn.rsplit(":", 1)[1].split("/")[0],
-        "dead_port": str(_free_port()),
+        "dead_port": str(free_port()),
     }
     env = _env(stack, port, **{k: v.format(**values) for k, v in override.items()})
     result = subprocess.run(

@@ -11,7 +11,7 @@ import pytest
 
 from cdds_tools.devstack import Stack, StackConfig, StackError
 from cdds_tools.devstack.config import find_root
-from tests.infra import StackInfo
+from tests.infra import StackInfo, free_port
 
 
 def test_a_taken_port_is_reported_not_reused(tmp_path: Path) -> None:
@@ -61,8 +61,8 @@ def test_a_process_that_dies_at_start_names_itself_and_its_log(tmp_path: Path) -
     config_free = StackConfig(
         root=tmp_path,
         cache_dir=tmp_path / "cache",
-        minio_port=_free_port(),
-        minio_console_port=_free_port(),
+        minio_port=free_port(),
+        minio_console_port=free_port(),
     )
     stack = Stack(config_free)
     with pytest.raises(StackError) as caught:
@@ -72,9 +72,3 @@ def test_a_process_that_dies_at_start_names_itself_and_its_log(tmp_path: Path) -
     assert message.startswith("minio failed to start: the process exited")
     assert "minio.log" in message
     assert "cannot open data folder" in message
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
