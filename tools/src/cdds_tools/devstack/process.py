@@ -51,7 +51,7 @@ class Managed:
     stop_signal: int = signal.SIGTERM
     start_timeout: float = 60.0
     prepare: Callable[[], None] | None = None
-    after_start: Callable[[], None] | None = None
+    after_start: Callable[[], None] | None = None  # idempotent: runs on every `up`
 
     @property
     def pid_file(self) -> Path:

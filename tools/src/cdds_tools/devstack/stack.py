@@ -77,6 +77,8 @@ class Stack:
             if proc.pid() is not None:
                 reason = proc.wait_healthy(proc.start_timeout)
                 if reason is None:
+                    if proc.after_start:  # idempotent; applies e.g. migrations added since
+                        proc.after_start()
                     log(f"{name:10} already running (pid {proc.pid()})")
                     continue
                 raise StackError(f"{name} is running but unhealthy: {reason}; log: {proc.log_file}")
