@@ -19,8 +19,14 @@ from tests.infra.provide import StackInfo
 @contextlib.contextmanager
 def local_stack() -> Iterator[StackInfo]:
     config = StackConfig(root=find_root())
+    stack = Stack(config)
+
+    def restart(name: str) -> None:
+        stack.processes[name].stop()
+        stack.up((name,), log=lambda line: None)
+
     try:
-        Stack(config).up(INFRA, log=lambda line: None)
+        stack.up(INFRA, log=lambda line: None)
     except StackError as exc:
         pytest.fail(f"real server unavailable: {exc}", pytrace=False)
     env = config.env()
@@ -32,4 +38,5 @@ def local_stack() -> Iterator[StackInfo]:
         minio_access_key=env["CDDS_MINIO__ACCESS_KEY"],
         minio_secret_key=env["CDDS_MINIO__SECRET_KEY"],
         ucs_dsn=env["CDDS_UCS__DSN"],
+        restart_server=restart,
     )

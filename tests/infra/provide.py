@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -21,6 +21,9 @@ class StackInfo:
     minio_access_key: str
     minio_secret_key: str
     ucs_dsn: str
+    restart_server: Callable[[str], None] | None = field(default=None, compare=False)
+    """Stop and start one server (``rabbitmq``, ``ferretdb``, ``minio``, ``postgres``) where the
+    provider can (the local stack); fault tests fail loudly where it cannot."""
 
     def env(self) -> dict[str, str]:
         """The ``CDDS_*`` variables a service process needs to reach this stack."""

@@ -7,14 +7,24 @@ Environment names are ``CDDS_<PART>__<FIELD>`` (e.g. ``CDDS_RABBIT__URL``). Secr
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cdds_shared.errors import ConfigError
 
 __all__ = [
+    "ExportSettings",
     "GatewaySettings",
     "JanitorSettings",
     "MinioSettings",
@@ -30,7 +40,7 @@ __all__ = [
 
 DEV_RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEV_MINIO_SECRET = "cdds-dev-secret"  # noqa: S105 - development default, refused elsewhere
-DEV_TRANSIT_KEY = "ZGV2LW9ubHktdHJhbnNpdC1rZXktMzItYnl0ZXMhIQ=="
+DEV_TRANSIT_KEY = "ZGV2LW9ubHktdHJhbnNpdC1rZXktMzItYnl0ZXMhISE="
 DEV_UCS_DSN = "postgresql://cdds:cdds@127.0.0.1:5432/ucs"
 
 
@@ -83,6 +93,30 @@ class TransitSettings(BaseModel):
         description="base64 of 32 bytes; wraps per-part data keys between exporter and encryptor",
     )
 
+    @field_validator("key")
+    @classmethod
+    def _32_bytes(cls, value: SecretStr) -> SecretStr:
+        try:
+            raw = base64.b64decode(value.get_secret_value(), validate=True)
+        except binascii.Error:
+            raise ValueError("not valid base64") from None
+        if len(raw) != 32:
+            raise ValueError(f"must be base64 of exactly 32 bytes (got {len(raw)})")
+        return value
+
+
+class ExportSettings(BaseModel):
+    compression_level: int = Field(6, ge=0, le=9, description="deflate level of the ZIP parts")
+    partition_records: int = Field(
+        200_000, ge=1, description="records per partition; partitions run on any exporter replica"
+    )
+    max_partitions: int = Field(64, ge=1, description="upper bound of partitions per run")
+    concurrency: int = Field(2, ge=1, le=64, description="messages one worker handles at once")
+    stall_timeout_seconds: float = Field(
+        900.0, gt=0, description="a running run with no progress for this long is marked failed"
+    )
+    watchdog_interval_seconds: float = Field(30.0, gt=0, description="how often stalls are checked")
+
 
 class RetentionSettings(BaseModel):
     seconds: int = Field(2_592_000, ge=1, description="artifact lifetime (default 30 days)")
@@ -109,6 +143,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = GatewaySettings()
     worker: WorkerSettings = WorkerSettings()
     transit: TransitSettings = TransitSettings()
+    export: ExportSettings = ExportSettings()
     retention: RetentionSettings = RetentionSettings()
     janitor: JanitorSettings = JanitorSettings()
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.rabbit import RabbitBroker
@@ -18,9 +19,23 @@ from cdds_shared.runtime import (
 )
 from cdds_shared.settings import Settings
 
-__all__ = ["create_worker_app"]
+__all__ = ["WorkerHooks", "create_worker_app"]
 
-Register = Callable[[RabbitBroker, Settings], None]
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class WorkerHooks:
+    """What a worker's ``register`` adds to the app's life: ``on_startup`` runs before the broker
+    starts consuming (connect clients), ``after_startup`` once it consumes (background loops),
+    ``on_shutdown`` after consuming stopped and in-flight messages finished."""
+
+    on_startup: list[Hook] = field(default_factory=list)
+    after_startup: list[Hook] = field(default_factory=list)
+    on_shutdown: list[Hook] = field(default_factory=list)
+
+
+Register = Callable[[RabbitBroker, Settings], WorkerHooks | None]
 
 
 def create_worker_app(
@@ -40,8 +55,7 @@ def create_worker_app(
 
     broker = make_broker(settings.rabbit)
     topology = Topology(delivery_limit=settings.rabbit.delivery_limit)
-    if register is not None:
-        register(broker, settings)
+    hooks = (register(broker, settings) if register is not None else None) or WorkerHooks()
 
     @get(include_in_schema=False)
     async def healthz(scope: object) -> AsgiResponse:
@@ -63,7 +77,9 @@ def create_worker_app(
     return AsgiFastStream(
         broker,
         asgi_routes=[("/healthz", healthz), ("/readyz", readyz)],
-        after_startup=[declare],
+        on_startup=hooks.on_startup,
+        after_startup=[declare, *hooks.after_startup],
+        on_shutdown=hooks.on_shutdown,
     )
 
 

@@ -216,8 +216,11 @@ class MongoCollection:
             if spec.name:
                 options["name"] = spec.name
             models.append(IndexModel(list(spec.keys), **options))
-        with self._errors(self.name):
-            await self._c.create_indexes(models)
+        # One index per command: FerretDB 1.24 (SQLite) panics and drops the connection when a
+        # single createIndexes names several indexes that already exist.
+        for model in models:
+            with self._errors(self.name):
+                await self._c.create_indexes([model])
 
 
 class MongoDocumentStore:

@@ -76,14 +76,17 @@ def make_broker(settings: RabbitSettings, **kwargs: Any) -> RabbitBroker:
     )
 
 
-async def publish(broker: RabbitBroker, message: Message) -> None:
-    """Publish an event to ``cdds.events``; returns once RabbitMQ confirmed it (raises if not
-    routable to any queue)."""
+async def publish(broker: RabbitBroker, message: Message, *, mandatory: bool | None = None) -> None:
+    """Publish to ``cdds.events``; returns once RabbitMQ confirmed it. Work items (``WORK_ITEM``,
+    or ``mandatory=True``) raise when no queue takes them; a notification nobody subscribed to
+    is dropped by the broker, which is what a notification may be."""
+    if mandatory is None:
+        mandatory = message.WORK_ITEM
     await broker.publish(
         message,
         exchange=EVENTS,
         routing_key=message.ROUTING_KEY,
-        mandatory=True,
+        mandatory=mandatory,
         persist=True,
         correlation_id=message.correlation_id,
         message_id=str(message.message_id),

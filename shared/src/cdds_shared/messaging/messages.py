@@ -18,6 +18,7 @@ __all__ = [
     "ALL_MESSAGES",
     "ArtifactDue",
     "ArtifactExpired",
+    "ExportPartition",
     "Message",
     "PartSealed",
     "PartStaged",
@@ -40,6 +41,9 @@ class Message(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
     ROUTING_KEY: ClassVar[str]
+    WORK_ITEM: ClassVar[bool] = False
+    """Work items must reach a queue (published ``mandatory``); notifications may have no
+    subscriber."""
 
     schema_version: int = Field(1, description="version of this message's schema")
     message_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="unique per message")
@@ -57,6 +61,7 @@ class RunRequested(Message):
     """Start an export run (published by the gateway or an integrating system)."""
 
     ROUTING_KEY: ClassVar[str] = "run.requested"
+    WORK_ITEM: ClassVar[bool] = True
     run_id: str = Field(description="id of the run document in MongoDB")
     tenant: str = Field(description="CDDS tenant name")
     ucs_tenant_id: int = Field(description="tenant id in the UCS database")
@@ -67,10 +72,20 @@ class RunRequested(Message):
     split_size_bytes: int = Field(1 << 30, gt=0, description="maximum size of one part")
 
 
+class ExportPartition(Message):
+    """Export one planned partition of a run (the exporter fans a run out to its replicas)."""
+
+    ROUTING_KEY: ClassVar[str] = "partition.export"
+    WORK_ITEM: ClassVar[bool] = True
+    run_id: str
+    partition: int = Field(ge=0, description="index into the run's plan")
+
+
 class PartStaged(Message):
     """A compressed part is in the staging prefix, encrypted for transit (claim check)."""
 
     ROUTING_KEY: ClassVar[str] = "part.staged"
+    WORK_ITEM: ClassVar[bool] = True
     run_id: str
     partition: int = Field(ge=0, description="partition index within the run")
     part: int = Field(ge=0, description="part index within the partition")
@@ -113,6 +128,7 @@ class ArtifactDue(Message):
     """Retention timer: comes out of the hold queue when the artifact expires (DESIGN §6)."""
 
     ROUTING_KEY: ClassVar[str] = "artifact.due"
+    WORK_ITEM: ClassVar[bool] = True
     artifact_id: str
     object_key: str
     expires_at: datetime
@@ -127,6 +143,7 @@ class ArtifactExpired(Message):
 
 ALL_MESSAGES: tuple[type[Message], ...] = (
     RunRequested,
+    ExportPartition,
     PartStaged,
     PartSealed,
     RunCompleted,

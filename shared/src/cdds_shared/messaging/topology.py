@@ -16,7 +16,7 @@ from typing import Any, cast
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.schemas.queue import QuorumQueueArgs
 
-from cdds_shared.messaging.messages import ArtifactDue, PartStaged, RunRequested
+from cdds_shared.messaging.messages import ArtifactDue, ExportPartition, PartStaged, RunRequested
 
 __all__ = [
     "DEAD_LETTERS",
@@ -39,6 +39,7 @@ class WorkQueue:
 
 WORK_QUEUES = {
     "exporter": WorkQueue("cdds.exporter.run-requested", RunRequested.ROUTING_KEY),
+    "exporter-partition": WorkQueue("cdds.exporter.export-partition", ExportPartition.ROUTING_KEY),
     "encryptor": WorkQueue("cdds.encryptor.part-staged", PartStaged.ROUTING_KEY),
     "janitor": WorkQueue("cdds.janitor.artifact-due", ArtifactDue.ROUTING_KEY),
 }

@@ -25,14 +25,17 @@ import psycopg
 from psycopg import sql
 from psycopg.abc import Buffer
 from psycopg.adapt import Loader
-from psycopg.rows import scalar_row
+from psycopg.rows import scalar_row, tuple_row
 
 from cdds_shared.settings import UcsSettings
 from cdds_shared.ucs import statements
 from cdds_shared.ucs.connect import MAPPED_ERRORS, aconnect, dependency_error
 from cdds_shared.ucs.query import UcsQuery
 
-__all__ = ["PostgresUcsSource", "UcsQuery", "UcsSource"]
+__all__ = ["KeyedRecord", "PostgresUcsSource", "UcsQuery", "UcsSource"]
+
+KeyedRecord = tuple[str, bytes, int]
+"""``(id, JSON bytes, size of the record's attachment lines)`` from ``stream_batches``."""
 
 
 class UcsSource(Protocol):
@@ -57,6 +60,12 @@ class UcsSource(Protocol):
 
     def stream_attachments(self, query: UcsQuery) -> AsyncIterator[bytes]:
         """One JSON object per attachment of the query's interactions."""
+
+    def stream_batches(
+        self, query: UcsQuery, *, attachment_sizes: bool = False
+    ) -> AsyncIterator[list[KeyedRecord]]:
+        """Batches of ``(id, JSON, attachment bytes)`` in id order (the attachment size is the
+        exact byte length of the record's ``stream_attachments`` lines, newlines included)."""
 
     async def close(self) -> None:
         """Release connections."""
@@ -139,19 +148,34 @@ class PostgresUcsSource:
     def stream_attachments(self, query: UcsQuery) -> AsyncIterator[bytes]:
         return self._stream(*statements.attachments(query))
 
+    async def stream_batches(
+        self, query: UcsQuery, *, attachment_sizes: bool = False
+    ) -> AsyncIterator[list[KeyedRecord]]:
+        stmt, params = statements.keyed_records(query, attachment_sizes)
+        async for rows in self._batches(stmt, params, tuple_row):
+            yield rows
+
     async def _stream(self, stmt: sql.Composed, params: dict[str, Any]) -> AsyncIterator[bytes]:
+        async for rows in self._batches(stmt, params, scalar_row):
+            for row in rows:
+                yield row
+            del rows  # before the next fetch, so at most one batch is alive
+
+    async def _batches(
+        self, stmt: sql.Composed, params: dict[str, Any], row_factory: Any
+    ) -> AsyncIterator[list[Any]]:
         conn = await aconnect(self._dsn, read_only=True)
         try:
             await conn.set_read_only(True)
-            cur = conn.cursor(name="ucs_stream", row_factory=scalar_row)
+            cur = conn.cursor(name="ucs_stream", row_factory=row_factory)
             cur.adapters.register_loader("json", _JsonBytes)
             await cur.execute(stmt, params)
             while rows := await cur.fetchmany(self._fetch_size):
-                for row in rows:
-                    yield row
-                if len(rows) < self._fetch_size:
+                full = len(rows) == self._fetch_size
+                yield rows
+                del rows
+                if not full:
                     break
-                del rows  # before the next fetch, so at most one batch is alive
         except MAPPED_ERRORS as exc:
             raise dependency_error(exc, self._dsn) from None
         finally:

@@ -14,7 +14,7 @@ from psycopg import sql
 from cdds_shared.errors import ValidationFailed
 from cdds_shared.ucs.query import UcsQuery
 
-__all__ = ["attachments", "count", "records", "split_keys"]
+__all__ = ["attachments", "count", "keyed_records", "records", "split_keys"]
 
 _INTERACTION = (("id", "id"), ("tenant_id", "tenantId"), ("contact_id", "contactId"),
                 ("entity_type_id", "entityTypeId"), ("media_type_id", "mediaTypeId"),
@@ -89,6 +89,27 @@ def records(q: UcsQuery) -> tuple[sql.Composed, dict[str, Any]]:
     pairs = _INTERACTION if q.record_type == "interaction" else _CONTACT
     stmt = sql.SQL('SELECT row_to_json(r) FROM (SELECT {} FROM {} WHERE {}) AS r ORDER BY r."id"')
     return stmt.format(_columns("t", pairs), _from(q), where), params
+
+
+def keyed_records(q: UcsQuery, attachment_sizes: bool) -> tuple[sql.Composed, dict[str, Any]]:
+    """``(id, json, attachment bytes)`` per record, in id order. The third column is the exact
+    size of the record's attachment lines (JSON plus newline each), so the exporter can reserve
+    room for them in the same part before it writes the record; 0 when not asked for."""
+    where, params = _where(q)
+    pairs = _INTERACTION if q.record_type == "interaction" else _CONTACT
+    sizes: sql.Composable = sql.SQL("0")
+    if attachment_sizes:
+        if q.record_type != "interaction":
+            raise ValidationFailed("attachments belong to interactions")
+        sizes = sql.SQL(
+            "(SELECT coalesce(sum(octet_length(row_to_json(a)::text) + 1), 0) FROM (SELECT {},"
+            " translate(encode(d.content, 'base64'), E'\\n', '') AS \"content\" FROM document"
+            ' AS d WHERE d.interaction_id = r."id" AND d.tenant_id = r."tenantId") AS a)'
+        ).format(_columns("d", _DOCUMENT))
+    stmt = sql.SQL(
+        'SELECT r."id", row_to_json(r), {} FROM (SELECT {} FROM {} WHERE {}) AS r ORDER BY r."id"'
+    )
+    return stmt.format(sizes, _columns("t", pairs), _from(q), where), params
 
 
 def attachments(q: UcsQuery) -> tuple[sql.Composed, dict[str, Any]]:

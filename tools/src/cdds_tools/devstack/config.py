@@ -28,6 +28,9 @@ def _port(name: str, default: int) -> int:
     return int(os.environ.get(f"CDDS_STACK_{name}_PORT", default))
 
 
+PASS_THROUGH = ("CDDS_RETENTION__", "CDDS_JANITOR__", "CDDS_EXPORT__")
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Paths and ports. Override a port with ``CDDS_STACK_<NAME>_PORT`` (``..._POSTGRES_PORT``)."""
@@ -109,8 +112,9 @@ class StackConfig:
             "CDDS_UCS__DSN": f"postgresql://cdds:{self.ucs_password}@{h}:{self.postgres_port}/ucs",
             "CDDS_GATEWAY__URL": f"http://{h}:{self.gateway_port}",
         }
-        # Passed through when the caller sets them (short retention in tests and demos).
-        for name in ("CDDS_RETENTION__SECONDS", "CDDS_JANITOR__SWEEP_INTERVAL_SECONDS"):
-            if name in os.environ:
-                values[name] = os.environ[name]
+        # Passed through when the caller sets them (short retention, stall timeouts, export
+        # tuning in tests, demos and benchmarks).
+        for name, value in os.environ.items():
+            if name.startswith(PASS_THROUGH):
+                values[name] = value
         return values

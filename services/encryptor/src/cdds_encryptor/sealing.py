@@ -1,0 +1,146 @@
+"""Seal one staged part for its owner (DESIGN §2, §5).
+
+staging object → transit decrypt → CMS (AuthEnvelopedData, or EnvelopedData for legacy users) →
+multipart upload of the artifact → artifact recorded (insert-once) → staging object deleted →
+``PartSealed``; and ``RunCompleted`` once the run's last part is sealed. Only then is the message
+acked. Every step is safe to repeat: a redelivered part that is already recorded only cleans up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from datetime import timedelta
+
+from cdds_encryptor.deps import EncryptorDeps
+from cdds_shared.certificates import CertificateUnusable, usable_certificate
+from cdds_shared.crypto.cms import Recipient, Sealer
+from cdds_shared.crypto.transit import OVERHEAD, TransitDecryptor, TransitError, part_aad
+from cdds_shared.errors import NotFoundError
+from cdds_shared.logging import get_logger
+from cdds_shared.messaging.messages import PartSealed, PartStaged
+from cdds_shared.runs import Artifact, MemberCount, Run, artifact_id, entity_type, utcnow
+from cdds_shared.runs.lifecycle import complete_if_done, fail_run
+
+__all__ = ["SEALS", "seal_part"]
+
+log = get_logger("cdds.encryptor")
+SEALS = {
+    "gcm": "cms-authenveloped-aes256gcm-rsaoaep-sha256",
+    "legacy-cbc": "cms-enveloped-aes256cbc-rsaoaep-sha256",
+}
+
+
+async def seal_part(message: PartStaged, deps: EncryptorDeps) -> None:
+    run_id = message.run_id
+    try:
+        run = await deps.runs.get(run_id)
+    except NotFoundError:
+        await deps.objects.delete(message.staging_key)
+        log.warning("staged part of an unknown run removed", run_id=run_id)
+        return
+    aid = artifact_id(run_id, message.partition, message.part)
+    if run.status != "running":
+        await deps.objects.delete(message.staging_key)
+        log.info("staged part of an ended run removed", run_id=run_id, status=run.status)
+        return
+    if await deps.runs.find_artifact(aid) is not None:
+        await deps.objects.delete(message.staging_key)  # a redelivery or a redone part
+        await complete_if_done(deps.runs, deps.publish, run_id)
+        return
+    try:
+        cert = await usable_certificate(deps.certificates, run.owner)
+    except CertificateUnusable as exc:
+        await deps.objects.delete(message.staging_key)
+        await _fail(deps, run_id, f"cannot seal the files: {exc}")
+        return
+    try:
+        artifact = await _seal(message, run, aid, cert.der, cert.seal_mode, cert.sha256, deps)
+    except TransitError as exc:
+        await deps.objects.delete(message.staging_key)
+        await _fail(deps, run_id, f"a staged part was damaged in transit: {exc}")
+        return
+    if not await deps.runs.add_artifact(artifact):
+        await deps.objects.delete(artifact.object_key)  # a concurrent duplicate won
+    else:
+        await deps.publish(
+            PartSealed(
+                correlation_id=run_id,
+                run_id=run_id,
+                artifact_id=artifact.id,
+                object_key=artifact.object_key,
+                size=artifact.size,
+                sha256=artifact.sha256,
+                expires_at=artifact.expires_at,
+            )
+        )
+        log.info("part sealed", run_id=run_id, artifact_id=aid, bytes=artifact.size)
+    await deps.objects.delete(message.staging_key)
+    await complete_if_done(deps.runs, deps.publish, run_id)
+
+
+async def _fail(deps: EncryptorDeps, run_id: str, reason: str) -> None:
+    await fail_run(deps.runs, deps.publish, deps.objects, deps.staging_prefix, run_id, reason)
+
+
+async def _seal(
+    message: PartStaged,
+    run: Run,
+    aid: str,
+    cert_der: bytes,
+    mode: str,
+    cert_sha256: str,
+    deps: EncryptorDeps,
+) -> Artifact:
+    recipient = Recipient.load(cert_der)
+    data_key = deps.transit.unwrap(message.wrapped_key)
+    aad = part_aad(run.id, message.partition, message.part)
+    plaintext_size = message.size - OVERHEAD
+    sealer = Sealer(recipient, plaintext_size, mode=mode)  # type: ignore[arg-type]
+    name = f"{entity_type(run.record_type)}-{run.id}-{message.partition:03d}-{message.part:03d}"
+    key = f"artifacts/{run.tenant}/{run.id}/{aid}-{uuid.uuid4().hex[:8]}.p7m"
+    digest = hashlib.sha256()
+
+    async def sealed() -> AsyncIterator[bytes]:
+        staged = hashlib.sha256()
+        transit = TransitDecryptor(data_key, aad, message.size)
+        yield _counted(digest, sealer.header())
+        async with aclosing(deps.objects.open_stream(message.staging_key)) as chunks:
+            async for chunk in chunks:
+                staged.update(chunk)
+                yield _counted(digest, sealer.update(transit.update(chunk)))
+        if staged.hexdigest() != message.sha256:
+            raise TransitError("checksum of the staged part does not match its message")
+        transit.finalize()  # raises before the last bytes go out: the upload is aborted
+        yield _counted(digest, sealer.finalize())
+
+    info = await deps.objects.put_stream(key, sealed(), content_type="application/pkcs7-mime")
+    if info.size != sealer.total_size:
+        raise TransitError(f"sealed {info.size} bytes, expected {sealer.total_size}")
+    created = utcnow()
+    return Artifact(
+        id=aid,
+        run_id=run.id,
+        tenant=run.tenant,
+        owner=run.owner,
+        record_type=run.record_type,
+        partition=message.partition,
+        part=message.part,
+        last_in_partition=message.last_in_partition,
+        name=f"{name}.zip.p7m",
+        object_key=key,
+        size=info.size,
+        sha256=digest.hexdigest(),
+        seal=SEALS[mode],
+        members=[MemberCount(name=n, records=c) for n, c in message.records.items()],
+        certificate_sha256=cert_sha256,
+        created_at=created,
+        expires_at=created + timedelta(seconds=deps.retention_seconds),
+    )
+
+
+def _counted(digest: hashlib._Hash, data: bytes) -> bytes:
+    digest.update(data)
+    return data
