@@ -34,13 +34,17 @@ def vhost(stack: StackInfo) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def ucs_tenants(stack: StackInfo) -> Iterator[tuple[str, int, int]]:
+def ucs_tenants(stack: StackInfo, request: pytest.FixtureRequest) -> Iterator[tuple[str, int, int]]:
+    """A UCS database with the module's tenant (``INTERACTIONS`` / ``CONTACTS`` of the test
+    module, if it sets them) and a small second tenant whose rows must never leak."""
+    interactions = getattr(request.module, "INTERACTIONS", INTERACTIONS)
+    contacts = getattr(request.module, "CONTACTS", CONTACTS)
     name = f"ucs_e2e_{uuid.uuid4().hex[:10]}"
     dsn = create_database(stack.ucs_dsn, name)
     try:
         migrate(dsn)
         tenant, other = random.sample(range(10_000, 99_999), 2)
-        seed(dsn, tenant, CONTACTS, INTERACTIONS, seed=7)
+        seed(dsn, tenant, contacts, interactions, seed=7)
         seed(dsn, other, 50, 300, seed=8)
         yield dsn, tenant, other
     finally:
@@ -49,6 +53,7 @@ def ucs_tenants(stack: StackInfo) -> Iterator[tuple[str, int, int]]:
 
 @pytest.fixture(scope="module")
 async def pipeline(
+    request: pytest.FixtureRequest,
     stack: StackInfo,
     vhost: str,
     ucs_tenants: tuple[str, int, int],
@@ -65,6 +70,7 @@ async def pipeline(
         "CDDS_UCS__DSN": dsn,
         "CDDS_STARTUP_TIMEOUT_SECONDS": "10",
         **WORKER_ENV,
+        **getattr(request.module, "WORKER_ENV", {}),
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDDS_")}
     env.update(stack.env())

@@ -4,15 +4,19 @@ opened with stock ``openssl cms -decrypt`` and compared with the source, record 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
-from cdds_shared.runs import member_names
+from cdds_shared.runs import build_manifest, member_names
 from cdds_shared.ucs.query import UcsQuery
 from tests.e2e.pipeline import Pipeline, Worker, by_id
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +62,21 @@ async def test_interactions_with_attachments_export_exactly(
     assert progress.percent == 100.0 and progress.parts == len(artifacts)
     assert progress.records_sealed == 3000 and progress.records_exported == 3000
     assert [o async for o in pipeline.objects.list(pipeline.settings.minio.staging_prefix)] == []
+
+
+async def test_manifest_lets_the_user_verify_every_file(
+    pipeline: Pipeline, workers: dict[str, Worker], tmp_path: Path
+) -> None:
+    run_id = await pipeline.request("interaction", split=256 * 1024)
+    run = await pipeline.finished(run_id)
+    manifest = build_manifest(run, await pipeline.runs.artifacts(run_id))
+    schema = json.loads((ROOT / "docs/schemas/manifest.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(json.loads(json.dumps(manifest)))
+    files = {p.name: p for p in await pipeline.download(run_id, tmp_path)}
+    for part in manifest["parts"]:
+        assert hashlib.sha256(files[part["name"]].read_bytes()).hexdigest() == part["sha256"]
+        assert files[part["name"]].stat().st_size == part["size"]
+    assert manifest["totals"]["records"] > 3000  # interactions and their attachments
 
 
 async def test_each_attachment_travels_with_its_interaction(

@@ -29,7 +29,7 @@ __all__ = ["SEALS", "seal_part"]
 log = get_logger("cdds.encryptor")
 SEALS = {
     "gcm": "cms-authenveloped-aes256gcm-rsaoaep-sha256",
-    "legacy-cbc": "cms-enveloped-aes256cbc-rsaoaep-sha256",
+    "legacy-cbc": "cms-enveloped-aes256cbc-rsapkcs1v15",
 }
 
 

@@ -69,12 +69,14 @@ class Recipient:
 
 
 def _parse(data: bytes) -> list[x509.Certificate]:
+    if b"-----BEGIN" in data and b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ValidationFailed("not an X.509 certificate: the PEM data has no CERTIFICATE block")
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
-        raise ValidationFailed(f"not an X.509 certificate in PEM or DER: {exc}") from None
+    except ValueError:  # cryptography's parser detail would not help the user
+        raise ValidationFailed("not an X.509 certificate in PEM or DER form") from None
 
 
 def _key_kind(key: object) -> str:

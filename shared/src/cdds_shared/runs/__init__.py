@@ -15,6 +15,7 @@ from cdds_shared.runs.model import (
     member_names,
     utcnow,
 )
+from cdds_shared.runs.manifest import build_manifest
 from cdds_shared.runs.store import Checkpoint, RunStore
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "RunStatus",
     "RunStore",
     "artifact_id",
+    "build_manifest",
     "entity_type",
     "member_names",
     "utcnow",
