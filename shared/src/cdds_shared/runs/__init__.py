@@ -1,5 +1,6 @@
 """Runs, their progress and artifacts (the run model of issue #3)."""
 
+from cdds_shared.runs.manifest import build_manifest
 from cdds_shared.runs.model import (
     ACTIVE,
     FINISHED,
@@ -15,7 +16,6 @@ from cdds_shared.runs.model import (
     member_names,
     utcnow,
 )
-from cdds_shared.runs.manifest import build_manifest
 from cdds_shared.runs.store import Checkpoint, RunStore
 
 __all__ = [
