@@ -29,6 +29,12 @@ status: ## each process, its pid and health
 demo: up ## the main job end to end (for now: stack up and a smoke check through every service)
 	@$(PY) python scripts/demo.py
 
+BENCH_INTERACTIONS ?= 200000
+BENCH_ARGS ?=
+bench: up ## export BENCH_INTERACTIONS (default 200k) through the services and the baseline pipeline
+	@set -a && . .local/stack.env && set +a && \
+		$(PY) python -m cdds_tools.bench.run --interactions $(BENCH_INTERACTIONS) $(BENCH_ARGS)
+
 lint: sync ## ruff + mypy (strict on shared/, services/ and tools/)
 	@$(PY) ruff check .
 	@$(PY) ruff format --check .

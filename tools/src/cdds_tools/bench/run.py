@@ -1,0 +1,227 @@
+"""``make bench``: a full export through the real services, and the baseline shell pipeline
+``psql COPY | gzip -6 | openssl cms -encrypt -aes-256-gcm`` on the same rows, side by side in one
+run (DESIGN §10). Prints wall time, records/s, MB/s of JSON, bytes out, peak RSS of exporter and
+encryptor, and ``ratio ours/baseline``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from cdds_shared.adapters.minio_store import MinioObjectStore
+from cdds_shared.adapters.mongo import MongoDocumentStore
+from cdds_shared.certificates import CertificateRecord, CertificateStore
+from cdds_shared.messaging import make_broker, publish
+from cdds_shared.messaging.messages import RunRequested
+from cdds_shared.runs import FINISHED, RunStore
+from cdds_shared.settings import Settings, load_settings
+from cdds_shared.ucs import statements
+from cdds_shared.ucs.query import UcsQuery
+from cdds_shared.ucs.seed import seed
+from cdds_shared.ucs.source import PostgresUcsSource
+from cdds_tools.bench.sandbox import Sandbox, peak_rss_bytes
+
+__all__ = ["main"]
+
+MB = 1_000_000
+
+
+def _identity(directory: Path) -> tuple[x509.Certificate, Path]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cdds-bench")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=7))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    path = directory / "cert.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))  # fmt: skip
+    return cert, path
+
+
+async def _ensure_seeded(dsn: str, tenant: int, interactions: int) -> dict[str, Any]:
+    source = PostgresUcsSource(dsn)
+    try:
+        counts = await source.counts(tenant)
+        if counts["interactions"] != interactions:
+            print(f"seeding tenant {tenant} with {interactions} interactions …", flush=True)
+            await asyncio.to_thread(seed, dsn, tenant, interactions // 10, interactions, 42)
+            counts = await source.counts(tenant)
+        return counts
+    finally:
+        await source.close()
+
+
+def _json_bytes(dsn: str, query: UcsQuery) -> int:
+    """Bytes of JSON Lines the export writes (records and attachments, newlines included)."""
+    total = 0
+    with psycopg.connect(dsn) as conn:
+        for stmt, params in (statements.records(query), statements.attachments(query)):
+            sized = psycopg.sql.SQL("SELECT coalesce(sum(octet_length(j::text) + 1), 0) FROM ({})"
+                                    " AS s(j)").format(stmt)  # fmt: skip
+            row = conn.execute(sized, params).fetchone()
+            total += int(row[0]) if row else 0
+    return total
+
+
+def _baseline(dsn: str, query: UcsQuery, cert: Path, out: Path, level: int) -> float:
+    """The reference pipeline on the same rows; returns its wall time."""
+    with psycopg.connect(dsn) as conn:
+        copies = [psycopg.ClientCursor(conn).mogrify(stmt.as_string(conn), params)
+                  for stmt, params in (statements.records(query), statements.attachments(query))]  # fmt: skip
+    psql = " ; ".join(f"psql {shlex.quote(dsn)} -qAt -c {shlex.quote(f'COPY ({c}) TO STDOUT')}"
+                      for c in copies)  # fmt: skip
+    script = (
+        f"set -o pipefail; {{ {psql} ; }} | gzip -{level} | openssl cms -encrypt -binary "
+        f"-aes-256-gcm -recip {shlex.quote(str(cert))} -keyopt rsa_padding_mode:oaep "
+        f"-keyopt rsa_oaep_md:sha256 -keyopt rsa_mgf1_md:sha256 -outform DER "
+        f"-out {shlex.quote(str(out))}"
+    )
+    began = time.monotonic()
+    subprocess.run(["bash", "-c", script], check=True)
+    return time.monotonic() - began
+
+
+async def _ours(
+    sandbox: Sandbox, settings: Settings, cert: x509.Certificate, tenant: int, split: int
+) -> dict[str, Any]:
+    documents = MongoDocumentStore(settings.mongo)
+    await documents.connect()
+    objects = MinioObjectStore(settings.minio)
+    broker = make_broker(settings.rabbit)
+    try:
+        await objects.ensure_bucket()
+        await CertificateStore(documents).put(CertificateRecord.of("bench", cert))
+        runs = RunStore(documents)
+        await broker.connect()
+        run_id = uuid.uuid4().hex[:24]
+        began = time.monotonic()
+        await publish(broker, RunRequested(
+            correlation_id=run_id, run_id=run_id, tenant="bench", ucs_tenant_id=tenant,
+            owner="bench", record_type="interaction", split_size_bytes=split))  # fmt: skip
+        while True:
+            run = await runs.get(run_id) if await _exists(runs, run_id) else None
+            if run is not None and run.status in FINISHED:
+                break
+            await asyncio.sleep(0.05)
+        wall = time.monotonic() - began
+        if run.status != "completed":
+            raise SystemExit(f"bench: the run ended {run.status}: {run.error}")
+        artifacts = await runs.artifacts(run_id)
+        return {
+            "run_id": run_id,
+            "wall_seconds": wall,
+            "parts": len(artifacts),
+            "bytes_out": sum(a.size for a in artifacts),
+            "records": sum(a.main_records for a in artifacts),
+            "peak_rss": {w.service: peak_rss_bytes(w.proc.pid) for w in sandbox.workers if w.proc},
+        }
+    finally:
+        async for info in objects.list(""):
+            await objects.delete(info.key)
+        await objects.remove_bucket()
+        await objects.close()
+        await documents.drop_database()
+        await documents.close()
+        await broker.stop()
+
+
+async def _exists(runs: RunStore, run_id: str) -> bool:
+    try:
+        await runs.get(run_id)
+    except Exception:
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cdds-bench", description=__doc__)
+    parser.add_argument("--interactions", type=int, default=200_000)
+    parser.add_argument("--tenant", type=int, default=990_000, help="UCS tenant (+ size)")
+    parser.add_argument("--level", type=int, default=6, help="deflate level, both pipelines")
+    parser.add_argument("--split", type=int, default=1 << 30, help="file split size (bytes)")
+    parser.add_argument("--concurrency", type=int, default=2, help="partitions per exporter")
+    parser.add_argument("--partition-records", type=int, default=50_000)
+    parser.add_argument("--out", type=Path, default=Path(".local/bench"))
+    args = parser.parse_args(argv)
+
+    base = load_settings()
+    tenant = args.tenant + args.interactions % 10_000
+    dsn = base.ucs.dsn.get_secret_value()
+    counts = asyncio.run(_ensure_seeded(dsn, tenant, args.interactions))
+    query = UcsQuery(tenant, "interaction")
+    json_bytes = _json_bytes(dsn, query)
+    records = counts["interactions"] + counts["attachments"]
+
+    with tempfile.TemporaryDirectory(prefix="cdds-bench-") as tmp:
+        cert, cert_path = _identity(Path(tmp))
+        baseline_out = Path(tmp) / "baseline.p7m"
+        baseline_wall = _baseline(dsn, query, cert_path, baseline_out, args.level)
+        baseline_bytes = baseline_out.stat().st_size
+        baseline_out.unlink()
+        sandbox = Sandbox(base, args.out / "logs", extra_env={
+            "CDDS_EXPORT__COMPRESSION_LEVEL": str(args.level),
+            "CDDS_EXPORT__CONCURRENCY": str(args.concurrency),
+            "CDDS_EXPORT__PARTITION_RECORDS": str(args.partition_records),
+        })  # fmt: skip
+        sandbox.open()
+        try:
+            sandbox.start("exporter", 18181)
+            sandbox.start("encryptor", 18182)
+            ours = asyncio.run(_ours(sandbox, sandbox.settings(), cert, tenant, args.split))
+        finally:
+            sandbox.close()
+
+    result = {
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "interactions": counts["interactions"], "attachments": counts["attachments"],
+        "json_bytes": json_bytes, "level": args.level, "split": args.split,
+        "ours": ours,
+        "baseline": {"wall_seconds": baseline_wall, "bytes_out": baseline_bytes},
+        "ratio": ours["wall_seconds"] / baseline_wall,
+    }  # fmt: skip
+    _report(result, records)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = result["at"].replace(":", "")
+    (args.out / f"bench-{args.interactions}-{stamp}.json").write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def _report(r: dict[str, Any], records: int) -> None:
+    rows = []
+    for name, wall, out in (("ours", r["ours"]["wall_seconds"], r["ours"]["bytes_out"]),
+                            ("baseline", r["baseline"]["wall_seconds"], r["baseline"]["bytes_out"])):  # fmt: skip
+        rows.append(f"{name:9} wall {wall:8.2f} s  {records / wall:10,.0f} records/s  "
+                    f"{r['json_bytes'] / MB / wall:7.1f} MB/s JSON  out {out / MB:8.1f} MB")  # fmt: skip
+    print(f"interactions {r['interactions']:,} + attachments {r['attachments']:,}; "
+          f"JSON {r['json_bytes'] / MB:,.1f} MB; deflate level {r['level']}")  # fmt: skip
+    print("\n".join(rows))
+    rss = r["ours"]["peak_rss"]
+    print("peak RSS   " + "  ".join(f"{k} {v / (1 << 20):.0f} MiB" for k, v in rss.items()))
+    print(f"parts {r['ours']['parts']}")
+    print(f"ratio ours/baseline: {r['ratio']:.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""A private corner of the running stack for one benchmark (or demo) run: its own RabbitMQ virtual
+host, MongoDB database and MinIO bucket, with fresh exporter and encryptor processes, so their
+peak memory is this run's and the stack's own services never see the work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+
+from cdds_shared.settings import Settings
+
+__all__ = ["Sandbox", "WorkerProcess", "peak_rss_bytes"]
+
+BIN = Path(sys.executable).parent
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """Peak resident set size (``VmHWM``) of a process and its children, in bytes."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total = max(total, int(line.split()[1]) * 1024)
+    return total
+
+
+@dataclass
+class WorkerProcess:
+    service: str
+    env: dict[str, str]
+    log: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        target = f"cdds_{self.service}.app:create_app"
+        command = [str(BIN / "faststream"), "run", "--factory", target,
+                   "--host", "127.0.0.1", "--port", str(self.port)]  # fmt: skip
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                command,
+                env={**self.env, "CDDS_WORKER__PORT": str(self.port)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.service} exited; see {self.log}")
+            try:
+                url = f"http://127.0.0.1:{self.port}/readyz"
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.service} not ready after {timeout}s; see {self.log}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@dataclass
+class Sandbox:
+    base: Settings
+    workdir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    name: str = field(default_factory=lambda: f"cdds-bench-{uuid.uuid4().hex[:8]}")
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    @property
+    def rabbit_url(self) -> str:
+        parts = urlsplit(self.base.rabbit.url.get_secret_value())
+        return urlunsplit(parts._replace(path="/" + quote(self.name, safe="")))
+
+    @property
+    def database(self) -> str:
+        return self.name.replace("-", "_")
+
+    def settings(self) -> Settings:
+        return self.base.model_copy(
+            update={
+                "rabbit": self.base.rabbit.model_copy(update={"url": _secret(self.rabbit_url)}),
+                "mongo": self.base.mongo.model_copy(update={"database": self.database}),
+                "minio": self.base.minio.model_copy(update={"bucket": self.name}),
+            }
+        )
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CDDS_")}
+        env.update({k: v for k, v in os.environ.items() if k.startswith("CDDS_")})
+        env.update({
+            "CDDS_RABBIT__URL": self.rabbit_url,
+            "CDDS_MONGO__DATABASE": self.database,
+            "CDDS_MINIO__BUCKET": self.name,
+            **self.extra_env,
+        })  # fmt: skip
+        return env
+
+    def _management(self) -> httpx.Client:
+        parts = urlsplit(self.base.rabbit.url.get_secret_value())
+        return httpx.Client(
+            base_url=self.base.rabbit.management_url,
+            auth=(parts.username or "guest", parts.password or "guest"),
+            timeout=10,
+        )
+
+    def open(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        user = urlsplit(self.base.rabbit.url.get_secret_value()).username or "guest"
+        with self._management() as api:
+            api.put(f"/api/vhosts/{quote(self.name, safe='')}").raise_for_status()
+            api.put(
+                f"/api/permissions/{quote(self.name, safe='')}/{user}",
+                json={"configure": ".*", "write": ".*", "read": ".*"},
+            ).raise_for_status()
+
+    def start(self, service: str, port: int) -> WorkerProcess:
+        worker = WorkerProcess(service, self.env(), self.workdir / f"{service}.log", port)
+        worker.start()
+        self.workers.append(worker)
+        return worker
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        with self._management() as api:
+            api.delete(f"/api/vhosts/{quote(self.name, safe='')}")
+
+
+def _secret(value: str) -> object:
+    from pydantic import SecretStr
+
+    return SecretStr(value)
