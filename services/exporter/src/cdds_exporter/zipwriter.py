@@ -67,7 +67,11 @@ class MemberDeflater:
         so each block costs at most its fixed-Huffman size (9 bits a byte at worst) plus framing,
         and only the input counted in ``_held`` can still be waiting to be coded.
         """
-        unsent = self._held + len(data) + _HELD_BEFORE
+        return self.rest_bound_size(len(data))
+
+    def rest_bound_size(self, size: int) -> int:
+        """``rest_bound`` for ``size`` bytes of data."""
+        unsent = self._held + size + _HELD_BEFORE
         return unsent + (unsent >> 3) + (unsent >> 12) + 16
 
     def rest_exact(self, data: bytes) -> int:
@@ -198,6 +202,14 @@ class ZipPartWriter:
             self._emit(out)
         self.members[member.name] = member.deflater.size
         return True
+
+    def surely_fits(self, size: int, *, reserve: int = 0) -> bool:
+        """Cheap and conservative: True means ``size`` more bytes certainly fit (``try_write``
+        would accept them without an exact trial); False means "perhaps not"."""
+        if self._limit is None:
+            return True
+        room = self._limit - self._finished(reserve)
+        return self._open().deflater.rest_bound_size(size) <= room
 
     def write(self, data: bytes) -> None:
         """Append ``data`` to the current member whatever the limit."""

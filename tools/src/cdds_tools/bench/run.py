@@ -47,16 +47,24 @@ def _identity(directory: Path) -> tuple[x509.Certificate, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cdds-bench")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=7))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=7))
         .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    )
     path = directory / "cert.pem"
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))  # fmt: skip
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert, path
 
 
@@ -78,8 +86,9 @@ def _json_bytes(dsn: str, query: UcsQuery) -> int:
     total = 0
     with psycopg.connect(dsn) as conn:
         for stmt, params in (statements.records(query), statements.attachments(query)):
-            sized = psycopg.sql.SQL("SELECT coalesce(sum(octet_length(j::text) + 1), 0) FROM ({})"
-                                    " AS s(j)").format(stmt)  # fmt: skip
+            sized = psycopg.sql.SQL(
+                "SELECT coalesce(sum(octet_length(j::text) + 1), 0) FROM ({}) AS s(j)"
+            ).format(stmt)
             row = conn.execute(sized, params).fetchone()
             total += int(row[0]) if row else 0
     return total
@@ -88,10 +97,13 @@ def _json_bytes(dsn: str, query: UcsQuery) -> int:
 def _baseline(dsn: str, query: UcsQuery, cert: Path, out: Path, level: int) -> float:
     """The reference pipeline on the same rows; returns its wall time."""
     with psycopg.connect(dsn) as conn:
-        copies = [psycopg.ClientCursor(conn).mogrify(stmt.as_string(conn), params)
-                  for stmt, params in (statements.records(query), statements.attachments(query))]  # fmt: skip
-    psql = " ; ".join(f"psql {shlex.quote(dsn)} -qAt -c {shlex.quote(f'COPY ({c}) TO STDOUT')}"
-                      for c in copies)  # fmt: skip
+        copies = [
+            psycopg.ClientCursor(conn).mogrify(stmt.as_string(conn), params)
+            for stmt, params in (statements.records(query), statements.attachments(query))
+        ]
+    psql = " ; ".join(
+        f"psql {shlex.quote(dsn)} -qAt -c {shlex.quote(f'COPY ({c}) TO STDOUT')}" for c in copies
+    )
     script = (
         f"set -o pipefail; {{ {psql} ; }} | gzip -{level} | openssl cms -encrypt -binary "
         f"-aes-256-gcm -recip {shlex.quote(str(cert))} -keyopt rsa_padding_mode:oaep "
@@ -117,9 +129,18 @@ async def _ours(
         await broker.connect()
         run_id = uuid.uuid4().hex[:24]
         began = time.monotonic()
-        await publish(broker, RunRequested(
-            correlation_id=run_id, run_id=run_id, tenant="bench", ucs_tenant_id=tenant,
-            owner="bench", record_type="interaction", split_size_bytes=split))  # fmt: skip
+        await publish(
+            broker,
+            RunRequested(
+                correlation_id=run_id,
+                run_id=run_id,
+                tenant="bench",
+                ucs_tenant_id=tenant,
+                owner="bench",
+                record_type="interaction",
+                split_size_bytes=split,
+            ),
+        )
         while True:
             run = await runs.get(run_id) if await _exists(runs, run_id) else None
             if run is not None and run.status in FINISHED:
@@ -180,11 +201,15 @@ def main(argv: list[str] | None = None) -> int:
         baseline_wall = _baseline(dsn, query, cert_path, baseline_out, args.level)
         baseline_bytes = baseline_out.stat().st_size
         baseline_out.unlink()
-        sandbox = Sandbox(base, args.out / "logs", extra_env={
-            "CDDS_EXPORT__COMPRESSION_LEVEL": str(args.level),
-            "CDDS_EXPORT__CONCURRENCY": str(args.concurrency),
-            "CDDS_EXPORT__PARTITION_RECORDS": str(args.partition_records),
-        })  # fmt: skip
+        sandbox = Sandbox(
+            base,
+            args.out / "logs",
+            extra_env={
+                "CDDS_EXPORT__COMPRESSION_LEVEL": str(args.level),
+                "CDDS_EXPORT__CONCURRENCY": str(args.concurrency),
+                "CDDS_EXPORT__PARTITION_RECORDS": str(args.partition_records),
+            },
+        )
         sandbox.open()
         try:
             sandbox.start("exporter", 18181)
@@ -195,12 +220,15 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "interactions": counts["interactions"], "attachments": counts["attachments"],
-        "json_bytes": json_bytes, "level": args.level, "split": args.split,
+        "interactions": counts["interactions"],
+        "attachments": counts["attachments"],
+        "json_bytes": json_bytes,
+        "level": args.level,
+        "split": args.split,
         "ours": ours,
         "baseline": {"wall_seconds": baseline_wall, "bytes_out": baseline_bytes},
         "ratio": ours["wall_seconds"] / baseline_wall,
-    }  # fmt: skip
+    }
     _report(result, records)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = result["at"].replace(":", "")
@@ -210,12 +238,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(r: dict[str, Any], records: int) -> None:
     rows = []
-    for name, wall, out in (("ours", r["ours"]["wall_seconds"], r["ours"]["bytes_out"]),
-                            ("baseline", r["baseline"]["wall_seconds"], r["baseline"]["bytes_out"])):  # fmt: skip
-        rows.append(f"{name:9} wall {wall:8.2f} s  {records / wall:10,.0f} records/s  "
-                    f"{r['json_bytes'] / MB / wall:7.1f} MB/s JSON  out {out / MB:8.1f} MB")  # fmt: skip
-    print(f"interactions {r['interactions']:,} + attachments {r['attachments']:,}; "
-          f"JSON {r['json_bytes'] / MB:,.1f} MB; deflate level {r['level']}")  # fmt: skip
+    for name, wall, out in (
+        ("ours", r["ours"]["wall_seconds"], r["ours"]["bytes_out"]),
+        ("baseline", r["baseline"]["wall_seconds"], r["baseline"]["bytes_out"]),
+    ):
+        rows.append(
+            f"{name:9} wall {wall:8.2f} s  {records / wall:10,.0f} records/s  "
+            f"{r['json_bytes'] / MB / wall:7.1f} MB/s JSON  out {out / MB:8.1f} MB"
+        )
+    print(
+        f"interactions {r['interactions']:,} + attachments {r['attachments']:,}; "
+        f"JSON {r['json_bytes'] / MB:,.1f} MB; deflate level {r['level']}"
+    )
     print("\n".join(rows))
     rss = r["ours"]["peak_rss"]
     print("peak RSS   " + "  ".join(f"{k} {v / (1 << 20):.0f} MiB" for k, v in rss.items()))

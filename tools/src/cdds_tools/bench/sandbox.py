@@ -46,8 +46,16 @@ class WorkerProcess:
 
     def start(self, timeout: float = 60) -> None:
         target = f"cdds_{self.service}.app:create_app"
-        command = [str(BIN / "faststream"), "run", "--factory", target,
-                   "--host", "127.0.0.1", "--port", str(self.port)]  # fmt: skip
+        command = [
+            str(BIN / "faststream"),
+            "run",
+            "--factory",
+            target,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 command,
@@ -108,12 +116,14 @@ class Sandbox:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CDDS_")}
         env.update({k: v for k, v in os.environ.items() if k.startswith("CDDS_")})
-        env.update({
-            "CDDS_RABBIT__URL": self.rabbit_url,
-            "CDDS_MONGO__DATABASE": self.database,
-            "CDDS_MINIO__BUCKET": self.name,
-            **self.extra_env,
-        })  # fmt: skip
+        env.update(
+            {
+                "CDDS_RABBIT__URL": self.rabbit_url,
+                "CDDS_MONGO__DATABASE": self.database,
+                "CDDS_MINIO__BUCKET": self.name,
+                **self.extra_env,
+            }
+        )
         return env
 
     def _management(self) -> httpx.Client:
