@@ -101,10 +101,14 @@ def keyed_records(q: UcsQuery, attachment_sizes: bool) -> tuple[sql.Composed, di
     if attachment_sizes:
         if q.record_type != "interaction":
             raise ValidationFailed("attachments belong to interactions")
+        # The attachment line is ``{<metadata members>,"content":"<base64>"}`` + newline; its size
+        # follows from the metadata JSON and the content length, without base64-encoding the
+        # content a second time (it is the bulk of the bytes).
         sizes = sql.SQL(
-            "(SELECT coalesce(sum(octet_length(row_to_json(a)::text) + 1), 0) FROM (SELECT {},"
-            " translate(encode(d.content, 'base64'), E'\\n', '') AS \"content\" FROM document"
-            ' AS d WHERE d.interaction_id = r."id" AND d.tenant_id = r."tenantId") AS a)'
+            "(SELECT coalesce(sum(octet_length(row_to_json(m)::text) + 11 + CASE WHEN d.content"
+            " IS NULL THEN 4 ELSE 2 + 4 * ((octet_length(d.content) + 2) / 3) END + 1), 0)"
+            " FROM document AS d CROSS JOIN LATERAL (SELECT {}) AS m"
+            ' WHERE d.interaction_id = r."id" AND d.tenant_id = r."tenantId")'
         ).format(_columns("d", _DOCUMENT))
     stmt = sql.SQL(
         'SELECT r."id", row_to_json(r), {} FROM (SELECT {} FROM {} WHERE {}) AS r ORDER BY r."id"'

@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import json
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -168,6 +169,34 @@ async def _ours(
         await broker.stop()
 
 
+def _profile(sandbox: Sandbox, out: Path) -> list[subprocess.Popen[bytes]]:
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [
+                "uvx",
+                "py-spy",
+                "record",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--subprocesses",
+                "--idle",
+                "-p",
+                str(w.proc.pid),
+                "-o",
+                str(out / f"{w.service}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for w in sandbox.workers
+        if w.proc is not None
+    ]
+
+
 async def _exists(runs: RunStore, run_id: str) -> bool:
     try:
         await runs.get(run_id)
@@ -185,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=2, help="partitions per exporter")
     parser.add_argument("--partition-records", type=int, default=50_000)
     parser.add_argument("--out", type=Path, default=Path(".local/bench"))
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample exporter and encryptor with py-spy (via uvx) into --out as collapsed stacks",
+    )
     args = parser.parse_args(argv)
 
     base = load_settings()
@@ -214,8 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             sandbox.start("exporter", 18181)
             sandbox.start("encryptor", 18182)
+            profilers = _profile(sandbox, args.out) if args.profile else []
             ours = asyncio.run(_ours(sandbox, sandbox.settings(), cert, tenant, args.split))
         finally:
+            for profiler in profilers:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(60)
             sandbox.close()
 
     result = {
