@@ -27,6 +27,7 @@ from cdds_shared.runs.lifecycle import complete_if_done, fail_run
 __all__ = ["SEALS", "seal_part"]
 
 log = get_logger("cdds.encryptor")
+UPLOAD_PART_SIZE = 8 << 20  # multipart chunk held in memory (S3 minimum is 5 MiB)
 SEALS = {
     "gcm": "cms-authenveloped-aes256gcm-rsaoaep-sha256",
     "legacy-cbc": "cms-enveloped-aes256cbc-rsapkcs1v15",
@@ -116,7 +117,9 @@ async def _seal(
         transit.finalize()  # raises before the last bytes go out: the upload is aborted
         yield _counted(digest, sealer.finalize())
 
-    info = await deps.objects.put_stream(key, sealed(), content_type="application/pkcs7-mime")
+    info = await deps.objects.put_stream(
+        key, sealed(), part_size=UPLOAD_PART_SIZE, content_type="application/pkcs7-mime"
+    )
     if info.size != sealer.total_size:
         raise TransitError(f"sealed {info.size} bytes, expected {sealer.total_size}")
     created = utcnow()

@@ -37,6 +37,7 @@ __all__ = ["export_partition"]
 log = get_logger("cdds.exporter")
 HEARTBEAT_SECONDS = 2.0
 ATTACHMENT_BATCH_BYTES = 4 << 20
+UPLOAD_PART_SIZE = 8 << 20  # multipart chunk held in memory (S3 minimum is 5 MiB)
 
 
 async def export_partition(command: ExportPartition, deps: ExporterDeps) -> None:
@@ -115,7 +116,7 @@ class _PartitionExport:
         key = f"{self.deps.staging_prefix}{run.id}/{p:03d}-{part.index:03d}-{uuid.uuid4().hex[:8]}"
         encryptor = TransitEncryptor(data_key, part_aad(run.id, p, part.index))
         chunks = self._chunks(rows, part, query, encryptor)
-        await self.deps.objects.put_stream(key, chunks)
+        await self.deps.objects.put_stream(key, chunks, part_size=UPLOAD_PART_SIZE)
         last = not part.full
         counts = {self.members[0]: part.records}
         if self.with_attachments:

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import resource
 import shlex
 import signal
 import subprocess
@@ -36,7 +37,7 @@ from cdds_shared.ucs import statements
 from cdds_shared.ucs.query import UcsQuery
 from cdds_shared.ucs.seed import seed
 from cdds_shared.ucs.source import PostgresUcsSource
-from cdds_tools.bench.sandbox import Sandbox, peak_rss_bytes
+from cdds_tools.bench.sandbox import Sandbox, cpu_seconds, peak_rss_bytes
 
 __all__ = ["main"]
 
@@ -95,8 +96,10 @@ def _json_bytes(dsn: str, query: UcsQuery) -> int:
     return total
 
 
-def _baseline(dsn: str, query: UcsQuery, cert: Path, out: Path, level: int) -> float:
-    """The reference pipeline on the same rows; returns its wall time."""
+def _baseline(
+    dsn: str, query: UcsQuery, cert: Path, out: Path, level: int
+) -> tuple[float, dict[str, float]]:
+    """The reference pipeline on the same rows; returns its wall time and CPU seconds."""
     with psycopg.connect(dsn) as conn:
         copies = [
             psycopg.ClientCursor(conn).mogrify(stmt.as_string(conn), params)
@@ -111,9 +114,17 @@ def _baseline(dsn: str, query: UcsQuery, cert: Path, out: Path, level: int) -> f
         f"-keyopt rsa_oaep_md:sha256 -keyopt rsa_mgf1_md:sha256 -outform DER "
         f"-out {shlex.quote(str(out))}"
     )
+    cpu_before = cpu_seconds({})
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.monotonic()
     subprocess.run(["bash", "-c", script], check=True)
-    return time.monotonic() - began
+    wall = time.monotonic() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = {k: v - cpu_before[k] for k, v in cpu_seconds({}).items()}
+    cpu["psql|gzip|openssl"] = (
+        after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    )
+    return wall, {k: round(v, 2) for k, v in cpu.items() if v >= 0.01}
 
 
 async def _ours(
@@ -129,6 +140,8 @@ async def _ours(
         runs = RunStore(documents)
         await broker.connect()
         run_id = uuid.uuid4().hex[:24]
+        pids = {w.service: w.proc.pid for w in sandbox.workers if w.proc is not None}
+        cpu_before = cpu_seconds(pids)
         began = time.monotonic()
         await publish(
             broker,
@@ -148,6 +161,7 @@ async def _ours(
                 break
             await asyncio.sleep(0.05)
         wall = time.monotonic() - began
+        cpu = {k: round(v - cpu_before[k], 2) for k, v in cpu_seconds(pids).items()}
         if run.status != "completed":
             raise SystemExit(f"bench: the run ended {run.status}: {run.error}")
         artifacts = await runs.artifacts(run_id)
@@ -157,6 +171,7 @@ async def _ours(
             "parts": len(artifacts),
             "bytes_out": sum(a.size for a in artifacts),
             "records": sum(a.main_records for a in artifacts),
+            "cpu_seconds": {k: v for k, v in cpu.items() if v >= 0.01},
             "peak_rss": {w.service: peak_rss_bytes(w.proc.pid) for w in sandbox.workers if w.proc},
         }
     finally:
@@ -232,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cdds-bench-") as tmp:
         cert, cert_path = _identity(Path(tmp))
         baseline_out = Path(tmp) / "baseline.p7m"
-        baseline_wall = _baseline(dsn, query, cert_path, baseline_out, args.level)
+        baseline_wall, baseline_cpu = _baseline(dsn, query, cert_path, baseline_out, args.level)
         baseline_bytes = baseline_out.stat().st_size
         baseline_out.unlink()
         sandbox = Sandbox(
@@ -264,7 +279,11 @@ def main(argv: list[str] | None = None) -> int:
         "level": args.level,
         "split": args.split,
         "ours": ours,
-        "baseline": {"wall_seconds": baseline_wall, "bytes_out": baseline_bytes},
+        "baseline": {
+            "wall_seconds": baseline_wall,
+            "bytes_out": baseline_bytes,
+            "cpu_seconds": baseline_cpu,
+        },
         "ratio": ours["wall_seconds"] / baseline_wall,
     }
     _report(result, records)
@@ -291,6 +310,9 @@ def _report(r: dict[str, Any], records: int) -> None:
     print("\n".join(rows))
     rss = r["ours"]["peak_rss"]
     print("peak RSS   " + "  ".join(f"{k} {v / (1 << 20):.0f} MiB" for k, v in rss.items()))
+    for name in ("ours", "baseline"):
+        cpu = r[name]["cpu_seconds"]
+        print(f"CPU s {name:9}" + "  ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
     print(f"parts {r['ours']['parts']}")
     print(f"ratio ours/baseline: {r['ratio']:.2f}")
 

@@ -17,7 +17,9 @@ import httpx
 
 from cdds_shared.settings import Settings
 
-__all__ = ["Sandbox", "WorkerProcess", "peak_rss_bytes"]
+__all__ = ["Sandbox", "WorkerProcess", "cpu_seconds", "peak_rss_bytes"]
+
+SERVERS = {"postgres": "postgres", "minio": "minio", "ferretdb": "ferretdb", "beam.smp": "rabbitmq"}
 
 BIN = Path(sys.executable).parent
 
@@ -34,6 +36,30 @@ def peak_rss_bytes(pid: int) -> int:
             if line.startswith("VmHWM:"):
                 total = max(total, int(line.split()[1]) * 1024)
     return total
+
+
+def cpu_seconds(workers: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system, finished children included) used so far by each worker pid
+    and by each server of the stack, summed over its processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = dict.fromkeys([*workers, *SERVERS.values()], 0.0)
+    names = {pid: name for name, pid in workers.items()}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        used = sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
+        pid = int(entry.name)
+        if pid in names:
+            totals[names[pid]] += used
+        elif comm in SERVERS:
+            totals[SERVERS[comm]] += used
+    return totals
 
 
 @dataclass
