@@ -1,0 +1,55 @@
+"""The AsyncAPI document of CDDS's messages, generated from the code (DESIGN §3).
+
+Every worker registers its real subscribers on one broker here, and the events services publish
+for others (progress, completion, failure) are declared as publishers, so the document shows the
+whole contract. Nothing connects: ``register`` only builds clients.
+
+``make asyncapi`` runs ``faststream docs gen --factory cdds_tools.asyncapi:create_app --yaml``.
+"""
+
+from __future__ import annotations
+
+from faststream import FastStream
+from faststream.rabbit import RabbitBroker
+from faststream.specification import AsyncAPI
+
+from cdds_encryptor.app import register as register_encryptor
+from cdds_exporter.app import register as register_exporter
+from cdds_shared.messaging.messages import (
+    ArtifactExpired,
+    ExportPartition,
+    PartSealed,
+    PartStaged,
+    RunCompleted,
+    RunFailed,
+)
+from cdds_shared.messaging.topology import EVENTS
+from cdds_shared.settings import Settings
+
+__all__ = ["create_app"]
+
+PUBLISHED = {
+    ExportPartition: "exporter: one per planned partition of a run",
+    PartStaged: "exporter: a part is staged (claim check)",
+    PartSealed: "encryptor: a part is sealed and stored as an artifact",
+    RunCompleted: "encryptor/exporter: every part of a run is sealed, or it had no data",
+    RunFailed: "any worker: a run failed, with the reason",
+    ArtifactExpired: "janitor: an artifact was deleted at the end of its retention",
+}
+
+
+def create_app() -> FastStream:
+    settings = Settings(environment="development")
+    broker = RabbitBroker("amqp://cdds.example:5672/", description="CDDS message broker")
+    register_exporter(broker, settings)
+    register_encryptor(broker, settings)
+    for message, description in PUBLISHED.items():
+        broker.publisher(
+            exchange=EVENTS,
+            routing_key=message.ROUTING_KEY,
+            schema=message,
+            title=f"{message.ROUTING_KEY}:{message.__name__}",
+            description=description,
+        )
+    spec = AsyncAPI(broker, title="CDDS", version="1", description=__doc__)
+    return FastStream(broker, specification=spec)
