@@ -18,6 +18,7 @@ from cdds_exporter.app import register as register_exporter
 from cdds_shared.messaging.messages import (
     ArtifactExpired,
     ExportPartition,
+    Message,
     PartSealed,
     PartStaged,
     RunCompleted,
@@ -28,7 +29,7 @@ from cdds_shared.settings import Settings
 
 __all__ = ["create_app"]
 
-PUBLISHED = {
+PUBLISHED: dict[type[Message], str] = {
     ExportPartition: "exporter: one per planned partition of a run",
     PartStaged: "exporter: a part is staged (claim check)",
     PartSealed: "encryptor: a part is sealed and stored as an artifact",
