@@ -152,11 +152,15 @@ async def test_close_before_the_prefetch_ran_closes_the_stream() -> None:
 async def test_close_after_an_error_in_the_consumer() -> None:
     feeder = Feeder([records(1), records(1)])
     feeder.release(0)
-    with pytest.raises(RuntimeError, match="zip writer failed"):
+
+    async def export() -> None:
         async with Rows(feeder.generate()) as rows:
             await rows.peek()
             await wait(feeder.asked[1])
             raise RuntimeError("zip writer failed")
+
+    with pytest.raises(RuntimeError, match="zip writer failed"):
+        await export()
     assert feeder.ended_by is asyncio.CancelledError and feeder.closed
 
 

@@ -53,9 +53,7 @@ def owner() -> str:
     return f"user-{uuid.uuid4().hex[:10]}"
 
 
-def certificate(
-    not_before: datetime, not_after: datetime, name: str = "alice"
-) -> x509.Certificate:
+def certificate(not_before: datetime, not_after: datetime, name: str = "alice") -> x509.Certificate:
     """A self-signed certificate valid from ``not_before`` to ``not_after``."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])

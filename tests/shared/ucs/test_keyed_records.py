@@ -85,7 +85,9 @@ async def test_records_with_their_attachment_sizes(
 
 
 async def test_some_interactions_have_attachments(source: PostgresUcsSource, tenant: int) -> None:
-    keyed = [r for b in await batches_of(source, UcsQuery(tenant), attachment_sizes=True) for r in b]
+    keyed = [
+        r for b in await batches_of(source, UcsQuery(tenant), attachment_sizes=True) for r in b
+    ]
     with_attachments = [size for _, _, size in keyed if size]
     assert 0 < len(with_attachments) < len(keyed)
     assert sum(with_attachments) == sum((await attachment_bytes(source, UcsQuery(tenant))).values())

@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     base = load_settings()
-    tenant = args.tenant + args.interactions % 10_000
+    tenant = args.tenant + args.interactions // 1000  # one tenant per size: no reseeding
     dsn = base.ucs.dsn.get_secret_value()
     counts = asyncio.run(_ensure_seeded(dsn, tenant, args.interactions))
     query = UcsQuery(tenant, "interaction")
