@@ -159,13 +159,6 @@ async def test_malformed_messages_are_dead_lettered_at_once(
         assert headers.get("x-first-death-queue") == QUEUES[routing_key], (kind, headers)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a body labelled application/json that is not JSON fails in FastStream's decoder with "
-    "json.JSONDecodeError, which ErrorPolicyMiddleware treats as transient: it is nacked and "
-    "retried with back-off (holding a consumer slot) until x-delivery-limit dead-letters it "
-    "as delivery_limit, instead of being rejected at once",
-)
 @pytest.mark.parametrize("routing_key", list(QUEUES))
 async def test_a_body_labelled_json_that_is_not_json_is_dead_lettered_at_once(
     pipeline: Pipeline,

@@ -105,13 +105,6 @@ async def test_concurrent_completions_complete_the_run_once(runs: RunStore) -> N
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="complete_if_done re-publishes whenever it reads a completed run whose "
-    "completion_published is still False, so calls that read the run while the transition "
-    "winner is still publishing (between transition() and mark_completion_published()) publish "
-    "RunCompleted again: nothing claims the publication",
-)
 async def test_five_concurrent_completions_publish_once(runs: RunStore) -> None:
     # Given a run whose last part is sealed, and one encryptor task that completed it and is
     # publishing RunCompleted (the scheduler is pinned here: its publish has not returned yet)

@@ -11,7 +11,7 @@ import contextlib
 
 from cdds_exporter.deps import ExporterDeps
 from cdds_shared.logging import get_logger
-from cdds_shared.runs.lifecycle import fail_stalled
+from cdds_shared.runs.lifecycle import announce_overdue, fail_stalled
 from cdds_shared.settings import Settings
 
 __all__ = ["Watchdog"]
@@ -36,7 +36,9 @@ class Watchdog:
                 await self._task
 
     async def check(self) -> list[str]:
+        """Fail stalled runs; announce finished runs whose announcer died. Returns failed ids."""
         d = self._deps
+        await announce_overdue(d.runs, d.publish)
         return await fail_stalled(d.runs, d.publish, d.objects, d.staging_prefix, self._timeout)
 
     async def _loop(self) -> None:

@@ -55,7 +55,7 @@ class TransitKey:
     def from_base64(cls, value: str) -> TransitKey:
         try:
             return cls(base64.b64decode(value, validate=True))
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or non-ASCII text
             raise ConfigError("CDDS_TRANSIT__KEY: not valid base64") from None
 
     def new_data_key(self) -> tuple[bytes, str]:

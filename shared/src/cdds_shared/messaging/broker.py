@@ -4,6 +4,7 @@ and one middleware that maps the error taxonomy to ack / nack / reject (STYLE ha
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from faststream import BaseMiddleware
@@ -41,7 +42,7 @@ class ErrorPolicyMiddleware(BaseMiddleware):
             return await call_next(msg)
         except HandlerException:
             raise
-        except (PermanentError, ValidationError) as exc:
+        except (PermanentError, ValidationError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             log.warning("message dead-lettered", reason=_reason(exc), error=type(exc).__name__)
             raise RejectMessage() from exc
         except Exception as exc:
@@ -59,6 +60,8 @@ class ErrorPolicyMiddleware(BaseMiddleware):
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+        return f"malformed body: {exc}"[:500]
     if isinstance(exc, ValidationError):
         return f"invalid message: {exc.error_count()} error(s), first: {exc.errors()[0]['msg']}"
     return str(exc)[:500]

@@ -7,7 +7,7 @@ run, one wins and publishes the event; the losers do nothing.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cdds_shared.logging import get_logger
 from cdds_shared.messaging.messages import Message, RunCompleted, RunFailed
@@ -15,34 +15,59 @@ from cdds_shared.ports.objects import ObjectStore
 from cdds_shared.runs.model import ACTIVE, utcnow
 from cdds_shared.runs.store import RunStore
 
-__all__ = ["Publish", "complete_if_done", "fail_run", "fail_stalled", "remove_staging"]
+__all__ = [
+    "CLAIM_LEASE",
+    "Publish",
+    "announce_completion",
+    "announce_overdue",
+    "complete_if_done",
+    "fail_run",
+    "fail_stalled",
+    "remove_staging",
+]
 
 Publish = Callable[[Message], Awaitable[None]]
 log = get_logger("cdds.runs")
+CLAIM_LEASE = timedelta(seconds=60)
 
 
 async def complete_if_done(runs: RunStore, publish: Publish, run_id: str) -> bool:
-    """Mark the run completed once every planned part is sealed and publish ``RunCompleted``.
-    Also re-publishes when an earlier attempt marked it but died before publishing."""
+    """Mark the run completed once every planned part is sealed and announce it. ``True`` when
+    this call published ``RunCompleted``."""
     run = await runs.get(run_id)
     if run.status == "running":
         artifacts = await runs.artifacts(run_id)
         if not runs.is_complete(run, artifacts, await runs.partitions(run_id)):
             return False
-        won = await runs.transition(run_id, ("running",), "completed", finished_at=utcnow())
-        if won is None:
+        if await runs.transition(run_id, ("running",), "completed", finished_at=utcnow()) is None:
             return False
-        run = won
         log.info("run completed", run_id=run_id, parts=len(artifacts))
-    if run.status in ("completed", "no_data") and not run.completion_published:
-        ids = [a.id for a in await runs.artifacts(run_id)]
-        status = "completed" if run.status == "completed" else "no_data"
-        await publish(
-            RunCompleted(correlation_id=run_id, run_id=run_id, status=status, artifact_ids=ids)
-        )
-        await runs.mark_completion_published(run_id)
-        return True
-    return False
+    return await announce_completion(runs, publish, run_id)
+
+
+async def announce_completion(runs: RunStore, publish: Publish, run_id: str) -> bool:
+    """Publish ``RunCompleted`` for a completed (or no-data) run exactly once in effect: only the
+    caller that claims the announcement publishes. A claimant that died before publishing is
+    replaced once its claim is older than ``CLAIM_LEASE`` (``announce_overdue``)."""
+    run = await runs.claim_announcement(run_id, CLAIM_LEASE)
+    if run is None:
+        return False
+    ids = [a.id for a in await runs.artifacts(run_id)]
+    status = "completed" if run.status == "completed" else "no_data"
+    await publish(
+        RunCompleted(correlation_id=run_id, run_id=run_id, status=status, artifact_ids=ids)
+    )
+    await runs.mark_completion_published(run_id)
+    return True
+
+
+async def announce_overdue(runs: RunStore, publish: Publish) -> list[str]:
+    """Announce finished runs whose announcement was claimed and never made (a crash)."""
+    announced = []
+    for run_id in await runs.unannounced(CLAIM_LEASE):
+        if await announce_completion(runs, publish, run_id):
+            announced.append(run_id)
+    return announced
 
 
 async def fail_run(

@@ -99,6 +99,7 @@ class Run(_Doc):
     plan: Plan | None = None
     job_id: str | None = None
     completion_published: bool = False
+    announcement_claimed_at: datetime | None = None
 
     def document(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, mode="python")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cdds_shared.errors import ConflictError, NotFoundError
@@ -98,6 +98,36 @@ class RunStore:
             {"_id": run_id, "status": {"$in": list(from_)}}, {"$set": changes}
         )
         return None if doc is None else Run.model_validate(doc)
+
+    async def claim_announcement(self, run_id: str, lease: timedelta) -> Run | None:
+        """Claim the right to publish the run's completion: the finished, unannounced run, or
+        ``None`` if it is not finished, already announced, or claimed less than ``lease`` ago."""
+        now = utcnow()
+        doc = await self._runs.find_one_and_update(
+            {
+                "_id": run_id,
+                "status": {"$in": ["completed", "no_data"]},
+                "completion_published": False,
+                "$or": [
+                    {"announcement_claimed_at": None},
+                    {"announcement_claimed_at": {"$lt": now - lease}},
+                ],
+            },
+            {"$set": {"announcement_claimed_at": now}},
+        )
+        return None if doc is None else Run.model_validate(doc)
+
+    async def unannounced(self, lease: timedelta) -> list[str]:
+        """Finished runs whose completion was not announced and is not being announced."""
+        cutoff = utcnow() - lease
+        found = self._runs.find(
+            {"status": {"$in": ["completed", "no_data"]}, "completion_published": False}
+        )
+        return [
+            d["_id"]
+            async for d in found
+            if d.get("announcement_claimed_at") is None or d["announcement_claimed_at"] < cutoff
+        ]
 
     async def mark_completion_published(self, run_id: str) -> None:
         await self._runs.find_one_and_update(
