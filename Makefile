@@ -26,7 +26,7 @@ down: ## stop everything started by `make up`
 status: ## each process, its pid and health
 	@$(PY) cdds-stack status
 
-demo: up ## the main job end to end (for now: stack up and a smoke check through every service)
+demo: up ## the main job end to end: sample UCS data, a user with a certificate, an export, download, decrypt, verify
 	@$(PY) python scripts/demo.py
 
 BENCH_INTERACTIONS ?= 200000

@@ -224,8 +224,10 @@ async def test_fail_stalled_fails_only_idle_runs(runs: RunStore, objects: MinioO
     def ago(seconds: int) -> datetime:
         return now - timedelta(seconds=seconds)
 
-    stalled = await runs.create(request_of())
-    await runs.transition(stalled.id, ("queued",), "running", started_at=ago(900))
+    stalled = await runs.create(request_of())  # its exporter last reported 900 s ago
+    await runs.transition(stalled.id, ("queued",), "running", started_at=ago(1000))
+    await runs.record_partition_progress(stalled.id, 0, records=5)
+    await runs._partitions.update({"_id": f"{stalled.id}:0000"}, {"updated_at": ago(900)})
     await objects.put_bytes(f"{STAGING}{stalled.id}/000-000", b"part")
 
     sealing = await running_run(runs)  # started long ago, but a part was sealed 10 s ago
@@ -240,8 +242,11 @@ async def test_fail_stalled_fails_only_idle_runs(runs: RunStore, objects: MinioO
     fresh = await runs.create(request_of())
     await runs.transition(fresh.id, ("queued",), "running", started_at=ago(299))
 
-    never_started = Run(**{**stalled.model_dump(), "id": new_run_id(), "requested_at": ago(301)})
-    await runs.insert(never_started)  # queued since then: no worker took it
+    base = {**stalled.model_dump(), "status": "queued", "started_at": None}
+    waiting = Run(**{**base, "id": new_run_id(), "requested_at": ago(301)})
+    await runs.insert(waiting)  # its turn has not come, but other runs progress: not stalled
+    never_started = Run(**{**base, "id": new_run_id(), "requested_at": ago(1201)})
+    await runs.insert(never_started)  # waited over 4 x the limit: its work was lost
 
     old_but_done = await sealed_run(runs)
     await runs.transition(old_but_done.id, ("running",), "completed", started_at=ago(9000))
@@ -255,8 +260,9 @@ async def test_fail_stalled_fails_only_idle_runs(runs: RunStore, objects: MinioO
     reasons = {m.run_id: m.reason for m in published.of(RunFailed)}
     assert reasons.keys() == {stalled.id, never_started.id}
     assert reasons[stalled.id].startswith("no progress for 900 s (limit 300 s, last activity ")
-    assert reasons[never_started.id].startswith("no progress for 301 s (limit 300 s")
+    assert reasons[never_started.id].startswith("no progress for 1201 s (limit 300 s")
     assert "0 of about 0 records were sealed" in reasons[stalled.id]
+    assert (await runs.get(waiting.id)).status == "queued"
     assert (await runs.get(stalled.id)).error == reasons[stalled.id]
     assert await staged_keys(objects, stalled.id) == []
     for run in (sealing, exporting, fresh):

@@ -110,7 +110,10 @@ async def test_completion_published_flag(runs: RunStore) -> None:
 
 async def _complete_parts(runs: RunStore, run: Run) -> None:
     """Every planned part of a two-partition run sealed."""
-    for artifact in (artifact_of(run, 0, 0, last=True), artifact_of(run, 1, 0, last=True)):
+    for artifact in (
+        artifact_of(run, 0, 0, last=True),
+        artifact_of(run, 1, 0, last=True),
+    ):
         assert await runs.add_artifact(artifact)
 
 
@@ -168,9 +171,9 @@ async def test_fail_then_complete_keeps_failed(runs: RunStore, objects: MinioObj
 
 async def test_checkpoints_are_insert_once(runs: RunStore) -> None:
     run_id = new_run_id()
-    await runs.checkpoint(run_id, 2, 0, last_id="i-0100", total=100, last=False)
+    await runs.checkpoint(run_id, 2, 0, last_id="i-0100", total=100, last=False, message="{}")
     # A redone part after a crash stages the same cut again: the first record stays.
-    await runs.checkpoint(run_id, 2, 0, last_id="i-9999", total=999, last=True)
+    await runs.checkpoint(run_id, 2, 0, last_id="i-9999", total=999, last=True, message="{}")
 
     checkpoint = await runs.last_checkpoint(run_id, 2)
 
@@ -183,8 +186,10 @@ async def test_last_checkpoint_is_the_highest_part(runs: RunStore) -> None:
     run_id = new_run_id()
     assert await runs.last_checkpoint(run_id, 0) is None
     for part in (0, 2, 10, 1):  # written out of order; 10 sorts before 2 as a string
-        await runs.checkpoint(run_id, 0, part, last_id=f"i-{part:04d}", total=part * 5, last=False)
-    await runs.checkpoint(run_id, 1, 99, last_id="other", total=1, last=True)
+        await runs.checkpoint(
+            run_id, 0, part, last_id=f"i-{part:04d}", total=part * 5, last=False, message="{}"
+        )
+    await runs.checkpoint(run_id, 1, 99, last_id="other", total=1, last=True, message="{}")
 
     checkpoint = await runs.last_checkpoint(run_id, 0)
 

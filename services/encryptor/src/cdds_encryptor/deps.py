@@ -45,6 +45,10 @@ class EncryptorDeps:
             documents=documents,
         )
 
+    def failing(self, run_id: str) -> tuple[RunStore, Publish, ObjectStore, str, str]:
+        """Arguments of ``fails_run_on_permanent_error`` for one run."""
+        return self.runs, self.publish, self.objects, self.staging_prefix, run_id
+
     async def start(self) -> None:
         await self.documents.connect()
         await self.runs.ensure_indexes()

@@ -22,7 +22,7 @@ from cdds_shared.errors import NotFoundError
 from cdds_shared.logging import get_logger
 from cdds_shared.messaging.messages import PartSealed, PartStaged
 from cdds_shared.runs import Artifact, MemberCount, Run, artifact_id, entity_type, utcnow
-from cdds_shared.runs.lifecycle import complete_if_done, fail_run
+from cdds_shared.runs.lifecycle import ARTIFACT_PREFIX, complete_if_done, fail_run
 
 __all__ = ["SEALS", "seal_part"]
 
@@ -47,9 +47,10 @@ async def seal_part(message: PartStaged, deps: EncryptorDeps) -> None:
         await deps.objects.delete(message.staging_key)
         log.info("staged part of an ended run removed", run_id=run_id, status=run.status)
         return
-    if await deps.runs.find_artifact(aid) is not None:
-        await deps.objects.delete(message.staging_key)  # a redelivery or a redone part
-        await complete_if_done(deps.runs, deps.publish, run_id)
+    recorded = await deps.runs.find_artifact(aid)
+    if recorded is not None:  # a redelivery or a redone part
+        await deps.objects.delete(message.staging_key)
+        await _finish(deps, recorded)
         return
     try:
         cert = await usable_certificate(deps.certificates, run.owner)
@@ -63,13 +64,27 @@ async def seal_part(message: PartStaged, deps: EncryptorDeps) -> None:
         await deps.objects.delete(message.staging_key)
         await _fail(deps, run_id, f"a staged part was damaged in transit: {exc}")
         return
+    except _TooLarge as exc:
+        await deps.objects.delete(message.staging_key)
+        await _fail(deps, run_id, str(exc))
+        return
     if not await deps.runs.add_artifact(artifact):
         await deps.objects.delete(artifact.object_key)  # a concurrent duplicate won
+        artifact = await deps.runs.find_artifact(aid) or artifact
     else:
+        log.info("part sealed", run_id=run_id, artifact_id=aid, bytes=artifact.size)
+    await deps.objects.delete(message.staging_key)
+    await _finish(deps, artifact)
+
+
+async def _finish(deps: EncryptorDeps, artifact: Artifact) -> None:
+    """Announce the sealed part (once: flagged after publishing, so a crash in between only
+    repeats it) and complete the run if it was the last."""
+    if not artifact.announced:
         await deps.publish(
             PartSealed(
-                correlation_id=run_id,
-                run_id=run_id,
+                correlation_id=artifact.run_id,
+                run_id=artifact.run_id,
                 artifact_id=artifact.id,
                 object_key=artifact.object_key,
                 size=artifact.size,
@@ -77,9 +92,18 @@ async def seal_part(message: PartStaged, deps: EncryptorDeps) -> None:
                 expires_at=artifact.expires_at,
             )
         )
-        log.info("part sealed", run_id=run_id, artifact_id=aid, bytes=artifact.size)
-    await deps.objects.delete(message.staging_key)
-    await complete_if_done(deps.runs, deps.publish, run_id)
+        await deps.runs.mark_artifact_announced(artifact.id)
+    await complete_if_done(
+        deps.runs,
+        deps.publish,
+        artifact.run_id,
+        objects=deps.objects,
+        staging_prefix=deps.staging_prefix,
+    )
+
+
+class _TooLarge(Exception):
+    """The sealed file would exceed the run's split size (the certificate changed mid-run)."""
 
 
 async def _fail(deps: EncryptorDeps, run_id: str, reason: str) -> None:
@@ -100,8 +124,15 @@ async def _seal(
     aad = part_aad(run.id, message.partition, message.part)
     plaintext_size = message.size - OVERHEAD
     sealer = Sealer(recipient, plaintext_size, mode=mode)  # type: ignore[arg-type]
+    if sealer.total_size > run.split_size_bytes:
+        # The exporter sized parts for the certificate on file when the run was planned.
+        raise _TooLarge(
+            f"the certificate of user {run.owner} was replaced during the run by one that needs "
+            f"a larger envelope: a sealed file would be {sealer.total_size} bytes, over the "
+            f"file split size of {run.split_size_bytes}; run the export again"
+        )
     name = f"{entity_type(run.record_type)}-{run.id}-{message.partition:03d}-{message.part:03d}"
-    key = f"artifacts/{run.tenant}/{run.id}/{aid}-{uuid.uuid4().hex[:8]}.p7m"
+    key = f"{ARTIFACT_PREFIX}{run.tenant}/{run.id}/{aid}-{uuid.uuid4().hex[:8]}.p7m"
     digest = hashlib.sha256()
 
     async def sealed() -> AsyncIterator[bytes]:

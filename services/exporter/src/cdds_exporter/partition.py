@@ -27,7 +27,7 @@ from cdds_shared.crypto.transit import TransitEncryptor, part_aad
 from cdds_shared.errors import PermanentError, TransientError
 from cdds_shared.logging import get_logger
 from cdds_shared.messaging.messages import ExportPartition, PartStaged
-from cdds_shared.runs import Run, member_names
+from cdds_shared.runs import Checkpoint, Run, member_names
 from cdds_shared.runs.lifecycle import complete_if_done
 from cdds_shared.ucs.query import UcsQuery
 from cdds_shared.ucs.source import KeyedRecord
@@ -80,16 +80,15 @@ class _PartitionExport:
         runs, run, p = self.deps.runs, self.run, self.partition
         checkpoint = await runs.last_checkpoint(run.id, p)
         bounds = self.plan.partitions[p]
-        if checkpoint is not None and checkpoint["last"]:
-            await runs.record_partition_progress(
-                run.id, p, records=checkpoint["total"], done=True, parts=checkpoint["part"] + 1
-            )
-            return
+        if checkpoint is not None:
+            await self._announce(checkpoint)  # a crash may have come between cut and message
+            if checkpoint["last"]:
+                await self._done(parts=checkpoint["part"] + 1)
+                return
+            log.info("partition resumed", run_id=run.id, partition=p, part=checkpoint["part"] + 1)
         index = 0 if checkpoint is None else checkpoint["part"] + 1
         after = bounds.after_id if checkpoint is None else checkpoint["last_id"]
         self.total = 0 if checkpoint is None else checkpoint["total"]
-        if checkpoint is not None:
-            log.info("partition resumed", run_id=run.id, partition=p, part=index)
         query = run_query(run).with_range(after, bounds.until_id)
         batches = self.deps.ucs.stream_batches(query, attachment_sizes=self.with_attachments)
         async with Rows(batches) as rows:
@@ -101,48 +100,76 @@ class _PartitionExport:
                 try:
                     await self._stage(rows, part, query)
                 except _Empty:
-                    # Only possible for the first part: a later part exists only when the one
-                    # before it was cut short by a record that did not fit.
-                    await runs.record_partition_progress(run.id, p, records=0, done=True)
-                    await complete_if_done(runs, self.deps.publish, run.id)
+                    # Nothing (more) to export: an empty partition, or the records after the
+                    # last checkpoint were deleted from UCS meanwhile.
+                    await self._done(parts=index)
                     return
                 if not part.full:
+                    await self._done(parts=index + 1)
                     return
                 index, after = index + 1, part.last_id
 
+    async def _done(self, parts: int) -> None:
+        await self.deps.runs.record_partition_progress(
+            self.run.id, self.partition, records=self.total, done=True, parts=parts
+        )
+        await complete_if_done(
+            self.deps.runs,
+            self.deps.publish,
+            self.run.id,
+            objects=self.deps.objects,
+            staging_prefix=self.deps.staging_prefix,
+        )
+
+    async def _announce(self, checkpoint: Checkpoint) -> None:
+        if not checkpoint["announced"]:
+            await self.deps.publish(PartStaged.model_validate_json(checkpoint["message"]))
+            await self.deps.runs.mark_checkpoint_announced(checkpoint["_id"])
+
     async def _stage(self, rows: Rows, part: _Part, query: UcsQuery) -> None:
+        """Cut, upload and announce one part. The cut is checkpointed *before* the message goes
+        out, so a part once announced is never cut differently, whatever happens to the source
+        or this process afterwards."""
         run, p = self.run, self.partition
         data_key, wrapped = self.deps.transit.new_data_key()
         key = f"{self.deps.staging_prefix}{run.id}/{p:03d}-{part.index:03d}-{uuid.uuid4().hex[:8]}"
         encryptor = TransitEncryptor(data_key, part_aad(run.id, p, part.index))
         chunks = self._chunks(rows, part, query, encryptor)
         await self.deps.objects.put_stream(key, chunks, part_size=UPLOAD_PART_SIZE)
-        last = not part.full
         counts = {self.members[0]: part.records}
         if self.with_attachments:
             counts[self.members[1]] = part.attachments
-        await self.deps.publish(
-            PartStaged(
-                correlation_id=run.id,
-                run_id=run.id,
-                partition=p,
-                part=part.index,
-                staging_key=key,
-                size=part.size,
-                sha256=part.sha256.hexdigest(),
-                wrapped_key=wrapped,
-                records=counts,
-                last_in_partition=last,
-            )
+        message = PartStaged(
+            correlation_id=run.id,
+            run_id=run.id,
+            partition=p,
+            part=part.index,
+            staging_key=key,
+            size=part.size,
+            sha256=part.sha256.hexdigest(),
+            wrapped_key=wrapped,
+            records=counts,
+            last_in_partition=not part.full,
         )
-        self.total += part.records
         assert part.last_id is not None
-        await self.deps.runs.checkpoint(
-            run.id, p, part.index, last_id=part.last_id, total=self.total, last=last
+        total = self.total + part.records
+        checkpoint = await self.deps.runs.checkpoint(
+            run.id,
+            p,
+            part.index,
+            last_id=part.last_id,
+            total=total,
+            last=not part.full,
+            message=message.model_dump_json(),
         )
-        await self.deps.runs.record_partition_progress(
-            run.id, p, records=self.total, done=last, parts=part.index + 1 if last else 0
-        )
+        if checkpoint["message"] != message.model_dump_json():
+            # Another exporter cut this part first (a duplicated message): keep its cut.
+            await self.deps.objects.delete(key)
+            if checkpoint["last_id"] != part.last_id:
+                raise TransientError("this partition was cut differently by another exporter")
+        await self._announce(checkpoint)
+        self.total = total
+        await self.deps.runs.record_partition_progress(run.id, p, records=self.total)
         log.info(
             "part staged",
             run_id=run.id,
@@ -150,7 +177,7 @@ class _PartitionExport:
             part=part.index,
             records=part.records,
             bytes=part.size,
-            last=last,
+            last=not part.full,
         )
 
     async def _chunks(

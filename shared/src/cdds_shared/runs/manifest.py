@@ -54,7 +54,11 @@ def build_manifest(run: Run, artifacts: Sequence[Artifact]) -> dict[str, Any]:
         "completed_at": _iso(run.finished_at),
         "filters": {
             "media_types": run.media_types,
-            "timeframe": {"start": _iso(timeframe.start), "end": _iso(timeframe.end)},
+            # An open end means "up to when the run was planned": the data stops there.
+            "timeframe": {
+                "start": _iso(timeframe.start),
+                "end": _iso(run.plan.end if run.plan else timeframe.end),
+            },
         },
         "parts": parts,
         "totals": {

@@ -30,6 +30,7 @@ __all__ = [
     "artifact_id",
     "entity_type",
     "member_names",
+    "to_millis",
     "utcnow",
 ]
 
@@ -39,10 +40,13 @@ FINISHED: tuple[RunStatus, ...] = ("completed", "no_data", "failed", "cancelled"
 SealMode = Literal["gcm", "legacy-cbc"]
 
 
+def to_millis(moment: datetime) -> datetime:
+    """BSON dates keep milliseconds; truncating makes a value read back equal to the one kept."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def utcnow() -> datetime:
-    # BSON dates keep milliseconds; truncating here makes a value read back equal to the one kept.
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return to_millis(datetime.now(UTC))
 
 
 def entity_type(record_type: RecordType) -> str:
@@ -129,6 +133,7 @@ class Artifact(_Doc):
     created_at: datetime
     expires_at: datetime
     status: Literal["available", "deleted"] = "available"
+    announced: bool = Field(False, description="PartSealed was published")
 
     @property
     def records(self) -> dict[str, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,15 +9,27 @@ from typing import Any
 from cdds_shared.errors import ConflictError, NotFoundError
 from cdds_shared.messaging.messages import RunRequested
 from cdds_shared.ports.documents import DocumentCollection, DocumentStore, IndexSpec
-from cdds_shared.runs.model import ACTIVE, Artifact, Plan, Progress, Run, RunStatus, utcnow
+from cdds_shared.runs.model import (
+    ACTIVE,
+    Artifact,
+    Plan,
+    Progress,
+    Run,
+    RunStatus,
+    to_millis,
+    utcnow,
+)
 
 __all__ = ["Checkpoint", "RunStore"]
 
 RUNS, PARTITIONS, CHECKPOINTS, ARTIFACTS = "runs", "run_partitions", "run_checkpoints", "artifacts"
+ANNOUNCED: tuple[RunStatus, ...] = ("completed", "no_data", "failed")
+"""End states announced by an event (``RunCompleted`` / ``RunFailed``); cancelling is the user's
+own act."""
 
 
 class Checkpoint(dict[str, Any]):
-    """``{part, last_id, total, last}`` of the last part a partition staged."""
+    """``{_id, part, last_id, total, last, message, announced}`` of a staged part's cut."""
 
 
 def _partition_id(run_id: str, partition: int) -> str:
@@ -69,7 +80,7 @@ class RunStore:
             media_types=request.media_types,
             timeframe=request.timeframe,
             split_size_bytes=request.split_size_bytes,
-            requested_at=utcnow(),
+            requested_at=to_millis(request.occurred_at),
         )
         try:
             await self._runs.insert(run.document())
@@ -100,13 +111,13 @@ class RunStore:
         return None if doc is None else Run.model_validate(doc)
 
     async def claim_announcement(self, run_id: str, lease: timedelta) -> Run | None:
-        """Claim the right to publish the run's completion: the finished, unannounced run, or
+        """Claim the right to announce how the run ended: the finished, unannounced run, or
         ``None`` if it is not finished, already announced, or claimed less than ``lease`` ago."""
         now = utcnow()
         doc = await self._runs.find_one_and_update(
             {
                 "_id": run_id,
-                "status": {"$in": ["completed", "no_data"]},
+                "status": {"$in": list(ANNOUNCED)},
                 "completion_published": False,
                 "$or": [
                     {"announcement_claimed_at": None},
@@ -120,9 +131,7 @@ class RunStore:
     async def unannounced(self, lease: timedelta) -> list[str]:
         """Finished runs whose completion was not announced and is not being announced."""
         cutoff = utcnow() - lease
-        found = self._runs.find(
-            {"status": {"$in": ["completed", "no_data"]}, "completion_published": False}
-        )
+        found = self._runs.find({"status": {"$in": list(ANNOUNCED)}, "completion_published": False})
         return [
             d["_id"]
             async for d in found
@@ -144,19 +153,20 @@ class RunStore:
     async def record_partition_progress(
         self, run_id: str, partition: int, *, records: int, done: bool = False, parts: int = 0
     ) -> None:
-        """Absolute figures (never increments), so a redone partition cannot double count."""
-        values = {
+        """Absolute figures (never increments), so a redone partition cannot double count. A
+        heartbeat (``done=False``) never clears a partition already recorded done."""
+        values: dict[str, Any] = {
             "run_id": run_id,
             "partition": partition,
             "records": records,
-            "done": done,
-            "parts": parts,
             "updated_at": utcnow(),
         }
+        if done:
+            values |= {"done": True, "parts": parts}
         doc_id = _partition_id(run_id, partition)
         if not await self._partitions.update({"_id": doc_id}, values):
             try:
-                await self._partitions.insert({"_id": doc_id, **values})
+                await self._partitions.insert({"_id": doc_id, "done": False, "parts": 0, **values})
             except ConflictError:
                 await self._partitions.update({"_id": doc_id}, values)
 
@@ -164,23 +174,41 @@ class RunStore:
         return [d async for d in self._partitions.find({"run_id": run_id})]
 
     async def checkpoint(
-        self, run_id: str, partition: int, part: int, *, last_id: str, total: int, last: bool
-    ) -> None:
-        """Part ``part`` of the partition is staged: it ends at ``last_id``, ``total`` records of
-        the partition are staged so far, ``last`` says whether it was the partition's last."""
+        self,
+        run_id: str,
+        partition: int,
+        part: int,
+        *,
+        last_id: str,
+        total: int,
+        last: bool,
+        message: str,
+    ) -> Checkpoint:
+        """Record the cut of part ``part`` (insert-once): it ends at ``last_id``, ``total``
+        records of the partition are staged with it, ``last`` says whether no part follows, and
+        ``message`` is its ``PartStaged`` (JSON) until announced. Returns the stored checkpoint,
+        which is another writer's when one recorded this part first."""
+        doc_id = f"{_partition_id(run_id, partition)}:{part:04d}"
         doc = {
-            "_id": f"{_partition_id(run_id, partition)}:{part:04d}",
+            "_id": doc_id,
             "run_id": run_id,
             "partition": partition,
             "part": part,
             "last_id": last_id,
             "total": total,
             "last": last,
+            "message": message,
+            "announced": False,
             "at": utcnow(),
         }
-        # A conflict is the same part staged again after a crash: same cut, same records.
-        with contextlib.suppress(ConflictError):
+        try:
             await self._checkpoints.insert(doc)
+        except ConflictError:
+            return Checkpoint(await self._checkpoints.get(doc_id))
+        return Checkpoint(doc)
+
+    async def mark_checkpoint_announced(self, checkpoint_id: str) -> None:
+        await self._checkpoints.update({"_id": checkpoint_id}, {"announced": True})
 
     async def last_checkpoint(self, run_id: str, partition: int) -> Checkpoint | None:
         async for doc in self._checkpoints.find(
@@ -198,6 +226,9 @@ class RunStore:
         except ConflictError:
             return False
         return True
+
+    async def mark_artifact_announced(self, artifact_id: str) -> None:
+        await self._artifacts.update({"_id": artifact_id}, {"announced": True})
 
     async def find_artifact(self, artifact_id: str) -> Artifact | None:
         doc = await self._artifacts.find_one({"_id": artifact_id})
@@ -217,17 +248,16 @@ class RunStore:
         or the exporter recorded it as done with zero parts."""
         if run.plan is None:
             return False
-        empty = {p["partition"] for p in partitions if p.get("done") and p.get("parts") == 0}
-        by_partition: dict[int, set[int]] = {}
+        recorded = {p["partition"]: int(p["parts"]) for p in partitions if p.get("done")}
+        sealed: dict[int, set[int]] = {}
         last: dict[int, int] = {}
         for a in artifacts:
-            by_partition.setdefault(a.partition, set()).add(a.part)
+            sealed.setdefault(a.partition, set()).add(a.part)
             if a.last_in_partition:
                 last[a.partition] = a.part
         for index in range(len(run.plan.partitions)):
-            if index in empty:
-                continue
-            if index not in last or by_partition[index] != set(range(last[index] + 1)):
+            count = recorded.get(index, last[index] + 1 if index in last else None)
+            if count is None or not set(range(count)) <= sealed.get(index, set()):
                 return False
         return True
 

@@ -34,6 +34,7 @@ from cdds_shared.ucs.query import UcsQuery
 
 __all__ = ["KeyedRecord", "PostgresUcsSource", "UcsQuery", "UcsSource"]
 
+ATTACHMENT_FETCH_SIZE = 16
 KeyedRecord = tuple[str, bytes, int]
 """``(id, JSON bytes, size of the record's attachment lines)`` from ``stream_batches``."""
 
@@ -146,7 +147,8 @@ class PostgresUcsSource:
         return self._stream(*statements.records(query))
 
     def stream_attachments(self, query: UcsQuery) -> AsyncIterator[bytes]:
-        return self._stream(*statements.attachments(query))
+        # Attachments can be megabytes each: fetch few at a time so memory stays bounded.
+        return self._stream(*statements.attachments(query), fetch_size=ATTACHMENT_FETCH_SIZE)
 
     async def stream_batches(
         self, query: UcsQuery, *, attachment_sizes: bool = False
@@ -155,23 +157,30 @@ class PostgresUcsSource:
         async for rows in self._batches(stmt, params, tuple_row):
             yield rows
 
-    async def _stream(self, stmt: sql.Composed, params: dict[str, Any]) -> AsyncIterator[bytes]:
-        async for rows in self._batches(stmt, params, scalar_row):
+    async def _stream(
+        self, stmt: sql.Composed, params: dict[str, Any], fetch_size: int | None = None
+    ) -> AsyncIterator[bytes]:
+        async for rows in self._batches(stmt, params, scalar_row, fetch_size):
             for row in rows:
                 yield row
             del rows  # before the next fetch, so at most one batch is alive
 
     async def _batches(
-        self, stmt: sql.Composed, params: dict[str, Any], row_factory: Any
+        self,
+        stmt: sql.Composed,
+        params: dict[str, Any],
+        row_factory: Any,
+        fetch_size: int | None = None,
     ) -> AsyncIterator[list[Any]]:
+        size = min(fetch_size or self._fetch_size, self._fetch_size)
         conn = await aconnect(self._dsn, read_only=True)
         try:
             await conn.set_read_only(True)
             cur = conn.cursor(name="ucs_stream", row_factory=row_factory)
             cur.adapters.register_loader("json", _JsonBytes)
             await cur.execute(stmt, params)
-            while rows := await cur.fetchmany(self._fetch_size):
-                full = len(rows) == self._fetch_size
+            while rows := await cur.fetchmany(size):
+                full = len(rows) == size
                 yield rows
                 del rows
                 if not full:
