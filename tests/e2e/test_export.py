@@ -13,7 +13,7 @@ import pytest
 
 from cdds_shared.runs import build_manifest, member_names
 from cdds_shared.ucs.query import UcsQuery
-from tests.e2e.pipeline import Pipeline, Worker, by_id
+from tests.e2e.pipeline import Pipeline, Worker, by_id, make_identity
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,3 +213,34 @@ async def test_certificate_gone_at_sealing_time_fails_the_run_and_leaves_no_stag
 
 async def _count(pipeline: Pipeline, prefix: str) -> int:
     return len([o async for o in pipeline.objects.list(prefix)])
+
+
+async def test_a_record_larger_than_a_file_fails_the_run_at_once(
+    pipeline: Pipeline, workers: dict[str, Worker]
+) -> None:
+    # Interactions with attachments of several KB cannot fit files of 6 KB.
+    run_id = await pipeline.request("interaction", split=6 * 1024)
+    run = await pipeline.finished(run_id, timeout=60)
+    assert run.status == "failed"
+    assert run.error is not None and "choose a larger file split size" in run.error
+
+
+async def test_certificate_replaced_by_a_larger_key_mid_run_cannot_overflow_the_split_size(
+    pipeline: Pipeline, workers: dict[str, Worker], tmp_path: Path
+) -> None:
+    # Given parts cut to the brim for a 2048-bit certificate, staged while the encryptor is down
+    workers["encryptor"].stop()
+    await pipeline.give_certificate("carol")
+    run_id = await pipeline.request("contact", owner="carol", split=8 * 1024)
+    staging = pipeline.settings.minio.staging_prefix + run_id
+    await pipeline.wait_until(lambda: _count(pipeline, staging), lambda n: n >= 3)
+    # When carol replaces it with a 4096-bit one (a larger envelope) before they are sealed
+    bigger, _, _ = make_identity(tmp_path, bits=4096, name="carol")
+    await pipeline.give_certificate("carol", bigger)
+    workers["encryptor"].start()
+    # Then no file over the split size is made: the run fails and says why
+    run = await pipeline.finished(run_id)
+    assert run.status == "failed"
+    assert run.error is not None and "replaced during the run" in run.error
+    assert all(a.size <= 8 * 1024 for a in await pipeline.runs.artifacts(run_id))
+    await pipeline.wait_until(lambda: _count(pipeline, staging), lambda n: n == 0)
