@@ -108,7 +108,10 @@ class TransitSettings(BaseModel):
 class ExportSettings(BaseModel):
     compression_level: int = Field(6, ge=0, le=9, description="deflate level of the ZIP parts")
     partition_records: int = Field(
-        200_000, ge=1, description="records per partition; partitions run on any exporter replica"
+        100_000,
+        ge=1,
+        description="records per partition; partitions run in parallel on any exporter replica, "
+        "and each partition ends with its own (possibly smaller) file",
     )
     max_partitions: int = Field(64, ge=1, description="upper bound of partitions per run")
     concurrency: int = Field(2, ge=1, le=64, description="messages one worker handles at once")
