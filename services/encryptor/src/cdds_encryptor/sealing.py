@@ -60,9 +60,14 @@ async def seal_part(message: PartStaged, deps: EncryptorDeps) -> None:
         return
     try:
         artifact = await _seal(message, run, aid, cert.der, cert.seal_mode, cert.sha256, deps)
-    except TransitError as exc:
+    except (TransitError, NotFoundError) as exc:
+        # A copy of this message sealed the part meanwhile and removed the staged object.
+        recorded = await deps.runs.find_artifact(aid)
+        if recorded is not None:
+            await _finish(deps, recorded)
+            return
         await deps.objects.delete(message.staging_key)
-        await _fail(deps, run_id, f"a staged part was damaged in transit: {exc}")
+        await _fail(deps, run_id, f"a staged part was damaged or lost in transit: {exc}")
         return
     except _TooLarge as exc:
         await deps.objects.delete(message.staging_key)
@@ -152,6 +157,7 @@ async def _seal(
         key, sealed(), part_size=UPLOAD_PART_SIZE, content_type="application/pkcs7-mime"
     )
     if info.size != sealer.total_size:
+        await deps.objects.delete(key)
         raise TransitError(f"sealed {info.size} bytes, expected {sealer.total_size}")
     created = utcnow()
     return Artifact(

@@ -82,13 +82,13 @@ class _PartitionExport:
         bounds = self.plan.partitions[p]
         if checkpoint is not None:
             await self._announce(checkpoint)  # a crash may have come between cut and message
+            self.total = checkpoint["total"]
             if checkpoint["last"]:
                 await self._done(parts=checkpoint["part"] + 1)
                 return
             log.info("partition resumed", run_id=run.id, partition=p, part=checkpoint["part"] + 1)
         index = 0 if checkpoint is None else checkpoint["part"] + 1
         after = bounds.after_id if checkpoint is None else checkpoint["last_id"]
-        self.total = 0 if checkpoint is None else checkpoint["total"]
         query = run_query(run).with_range(after, bounds.until_id)
         batches = self.deps.ucs.stream_batches(query, attachment_sizes=self.with_attachments)
         async with Rows(batches) as rows:
@@ -163,12 +163,12 @@ class _PartitionExport:
             message=message.model_dump_json(),
         )
         if checkpoint["message"] != message.model_dump_json():
-            # Another exporter cut this part first (a duplicated message): keep its cut.
+            # Another exporter cut this part first (a duplicated message): its cut stands.
             await self.deps.objects.delete(key)
-            if checkpoint["last_id"] != part.last_id:
+            if (checkpoint["last_id"], checkpoint["last"]) != (part.last_id, not part.full):
                 raise TransientError("this partition was cut differently by another exporter")
         await self._announce(checkpoint)
-        self.total = total
+        self.total = checkpoint["total"]
         await self.deps.runs.record_partition_progress(run.id, p, records=self.total)
         log.info(
             "part staged",

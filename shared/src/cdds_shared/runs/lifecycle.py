@@ -6,11 +6,12 @@ run, one wins and publishes the event; the losers do nothing.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
-from cdds_shared.errors import PermanentError
+from cdds_shared.errors import NotFoundError, PermanentError
 from cdds_shared.logging import get_logger
 from cdds_shared.messaging.messages import Message, RunCompleted, RunFailed
 from cdds_shared.ports.objects import ObjectStore
@@ -57,10 +58,12 @@ async def complete_if_done(
         if await runs.transition(run_id, ("running",), "completed", finished_at=utcnow()) is None:
             return False
         log.info("run completed", run_id=run_id, parts=len(artifacts))
-        if objects is not None:
-            await remove_leftovers(runs, objects, staging_prefix, run)
     elif run.status not in ("completed", "no_data"):
         return False
+    if objects is not None and run.status != "no_data":
+        # Every time, not only on the transition: a cleanup cut short is finished by the next
+        # redelivery.
+        await remove_leftovers(runs, objects, staging_prefix, run)
     return await announce(runs, publish, run_id)
 
 
@@ -107,10 +110,14 @@ async def fail_run(
     parts. ``False`` when the run had already ended."""
     won = await runs.transition(run_id, ACTIVE, "failed", error=reason, finished_at=utcnow())
     if won is None:
+        # Already ended; repeat the cleanup an earlier attempt may not have finished.
+        with contextlib.suppress(NotFoundError):
+            if (await runs.get(run_id)).status in ("failed", "cancelled"):
+                await remove_staging(objects, staging_prefix, run_id)
         return False
     log.warning("run failed", run_id=run_id, reason=reason)
-    await announce(runs, publish, run_id)
     await remove_staging(objects, staging_prefix, run_id)
+    await announce(runs, publish, run_id)
     return True
 
 
@@ -181,11 +188,17 @@ async def fail_stalled(
         if idle < timeout_seconds and not (waiting and waited >= WAIT_FACTOR * timeout_seconds):
             continue
         idle = max(idle, waited if waiting else idle)
-        reason = (
-            f"no progress for {idle:.0f} s (limit {timeout_seconds:.0f} s, last activity "
-            f"{last.isoformat()}); {progress.records_sealed} of about "
-            f"{progress.estimated_total} records were sealed"
-        )
+        if waiting and waited >= WAIT_FACTOR * timeout_seconds:
+            reason = (
+                f"no progress for {waited:.0f} s: none of its work started (limit "
+                f"{WAIT_FACTOR} x {timeout_seconds:.0f} s while other runs progress)"
+            )
+        else:
+            reason = (
+                f"no progress for {idle:.0f} s (limit {timeout_seconds:.0f} s, last activity "
+                f"{last.isoformat()}); {progress.records_sealed} of about "
+                f"{progress.estimated_total} records were sealed"
+            )
         if await fail_run(runs, publish, objects, staging_prefix, run.id, reason):
             failed.append(run.id)
     return failed
