@@ -36,6 +36,7 @@ from cdds_shared.ucs.seed import seed
 from cdds_shared.ucs.source import PostgresUcsSource
 from cdds_tools.devstack import Stack, StackConfig
 from cdds_tools.devstack.config import find_root
+from cdds_tools.identity import make_identity
 
 DEMO_TENANT = 9001
 
@@ -60,7 +61,7 @@ async def export_and_verify(config: StackConfig, workdir: Path) -> bool:
     await broker.connect()
     try:
         await CertificateStore(documents).put(CertificateRecord.of("demo", cert))
-        print(f"   user demo has a certificate ({key_path.parent / 'cert.pem'})")
+        print(f"   user demo has a certificate ({key_path.parent / 'demo-cert.pem'})")
         runs = RunStore(documents)
         run_id = uuid.uuid4().hex[:24]
         await publish(
@@ -129,28 +130,9 @@ async def export_and_verify(config: StackConfig, workdir: Path) -> bool:
 
 def _identity(directory: Path) -> tuple[Path, x509.Certificate]:
     """The demo user's key pair (kept in .local/demo so the files can be decrypted later)."""
-    key_path, cert_path = directory / "key.pem", directory / "cert.pem"
+    key_path, cert_path = directory / "demo-key.pem", directory / "demo-cert.pem"
     if not key_path.exists():
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:3072",
-                "-nodes",
-                "-keyout",
-                str(key_path),
-                "-out",
-                str(cert_path),
-                "-days",
-                "365",
-                "-subj",
-                "/CN=CDDS demo user",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        make_identity(directory, name="demo")
     return key_path, x509.load_pem_x509_certificate(cert_path.read_bytes())
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,11 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from faststream.rabbit import RabbitBroker
 
 from cdds_shared.adapters.minio_store import MinioObjectStore
@@ -35,100 +29,14 @@ from cdds_shared.runs import FINISHED, Run, RunStore
 from cdds_shared.settings import Settings
 from cdds_shared.ucs.query import UcsQuery
 from cdds_shared.ucs.source import PostgresUcsSource
-from tests.infra import StackInfo, free_port
+from cdds_tools.workers import WorkerProcess
+from tests.infra import StackInfo
 
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
 
 
-def make_identity(
-    directory: Path, *, bits: int = 2048, days: int = 365, name: str = "exporter"
-) -> tuple[x509.Certificate, Path, Path]:
-    """An RSA key and a self-signed certificate, written as PEM files."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
-    key_path, cert_path = directory / f"{name}-key.pem", directory / f"{name}-cert.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert, key_path, cert_path
-
-
-@dataclass
-class Worker:
-    service: str
-    env: dict[str, str]
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-    port: int = 0
-
-    def start(self) -> None:
-        self.port = free_port()
-        target = f"cdds_{self.service}.app:create_app"
-        command = [
-            str(BIN / "faststream"),
-            "run",
-            "--factory",
-            target,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-        ]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                command,
-                env={**self.env, "CDDS_WORKER__PORT": str(self.port)},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.port}/readyz"
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.service} exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.service} not ready: {self.log.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL: no graceful shutdown, in-flight messages are left unacked."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(40)
-            except subprocess.TimeoutExpired:
-                self.kill()
+Worker = WorkerProcess
 
 
 @dataclass
@@ -174,7 +82,7 @@ class Pipeline:
         env = {**self.env, **overrides}
         worker = Worker(service, env, self.workdir / f"{service}-{uuid.uuid4().hex[:4]}.log")
         worker.start()
-        self.workers[f"{service}-{worker.port}"] = worker
+        self.workers[f"{service}-{uuid.uuid4().hex[:6]}"] = worker
         return worker
 
     async def give_certificate(self, owner: str, cert: x509.Certificate | None = None) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cdds_shared.crypto import SealMode, sealed_size
+from cdds_shared.crypto.cms import SealMode, sealed_size
 from cdds_tools.cli import main
 from cdds_tools.decrypt import output_name
 from tests.shared.crypto.test_cms import (

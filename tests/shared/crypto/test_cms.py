@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from cdds_shared.crypto import (
+from cdds_shared.crypto.cms import (
     IntegrityError,
     Opener,
     Recipient,

@@ -22,9 +22,6 @@ from typing import Any
 
 import psycopg
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.adapters.mongo import MongoDocumentStore
@@ -38,36 +35,11 @@ from cdds_shared.ucs.query import UcsQuery
 from cdds_shared.ucs.seed import seed
 from cdds_shared.ucs.source import PostgresUcsSource
 from cdds_tools.bench.sandbox import Sandbox, cpu_seconds, peak_rss_bytes
+from cdds_tools.identity import make_identity
 
 __all__ = ["main"]
 
 MB = 1_000_000
-
-
-def _identity(directory: Path) -> tuple[x509.Certificate, Path]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cdds-bench")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=7))
-        .sign(key, hashes.SHA256())
-    )
-    path = directory / "cert.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert, path
 
 
 async def _ensure_seeded(dsn: str, tenant: int, interactions: int) -> dict[str, Any]:
@@ -248,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     records = counts["interactions"] + counts["attachments"]
 
     with tempfile.TemporaryDirectory(prefix="cdds-bench-") as tmp:
-        cert, cert_path = _identity(Path(tmp))
+        cert, _, cert_path = make_identity(Path(tmp), name="cdds-bench")
         baseline_out = Path(tmp) / "baseline.p7m"
         sandbox = Sandbox(
             base,

@@ -5,9 +5,7 @@ peak memory is this run's and the stack's own services never see the work."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +14,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 
 from cdds_shared.settings import Settings
+from cdds_tools.workers import WorkerProcess
 
-__all__ = ["Sandbox", "WorkerProcess", "cpu_seconds", "peak_rss_bytes"]
+__all__ = ["Sandbox", "cpu_seconds", "peak_rss_bytes"]
 
 SERVERS = {"postgres": "postgres", "minio": "minio", "ferretdb": "ferretdb", "beam.smp": "rabbitmq"}
 
@@ -60,57 +59,6 @@ def cpu_seconds(workers: dict[str, int]) -> dict[str, float]:
         elif comm in SERVERS:
             totals[SERVERS[comm]] += used
     return totals
-
-
-@dataclass
-class WorkerProcess:
-    service: str
-    env: dict[str, str]
-    log: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60) -> None:
-        target = f"cdds_{self.service}.app:create_app"
-        command = [
-            str(BIN / "faststream"),
-            "run",
-            "--factory",
-            target,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-        ]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                command,
-                env={**self.env, "CDDS_WORKER__PORT": str(self.port)},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.service} exited; see {self.log}")
-            try:
-                url = f"http://127.0.0.1:{self.port}/readyz"
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.service} not ready after {timeout}s; see {self.log}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(40)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
 
 @dataclass
@@ -170,7 +118,7 @@ class Sandbox:
                 json={"configure": ".*", "write": ".*", "read": ".*"},
             ).raise_for_status()
 
-    def start(self, service: str, port: int) -> WorkerProcess:
+    def start(self, service: str, port: int = 0) -> WorkerProcess:
         worker = WorkerProcess(service, self.env(), self.workdir / f"{service}.log", port)
         worker.start()
         self.workers.append(worker)

@@ -1,0 +1,60 @@
+"""The ports every run worker (exporter, encryptor) needs, built once from settings: connected
+at start-up, closed at shutdown. Each service's deps extend it with its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from faststream.rabbit import RabbitBroker
+
+from cdds_shared.adapters.minio_store import MinioObjectStore
+from cdds_shared.adapters.mongo import MongoDocumentStore
+from cdds_shared.certificates import CertificateStore
+from cdds_shared.crypto.transit import TransitKey
+from cdds_shared.messaging import publish
+from cdds_shared.ports.objects import ObjectStore
+from cdds_shared.runs.lifecycle import Publish
+from cdds_shared.runs.store import RunStore
+from cdds_shared.settings import Settings
+
+__all__ = ["RunDeps"]
+
+
+@dataclass
+class RunDeps:
+    documents: MongoDocumentStore
+    runs: RunStore
+    certificates: CertificateStore
+    objects: ObjectStore
+    transit: TransitKey
+    publish: Publish
+    staging_prefix: str
+
+    @staticmethod
+    def common(broker: RabbitBroker, settings: Settings) -> dict[str, Any]:
+        """Keyword arguments for the fields above (no connection is made)."""
+        documents = MongoDocumentStore(settings.mongo)
+        return {
+            "documents": documents,
+            "runs": RunStore(documents),
+            "certificates": CertificateStore(documents),
+            "objects": MinioObjectStore(settings.minio),
+            "transit": TransitKey.from_base64(settings.transit.key.get_secret_value()),
+            "publish": partial(publish, broker),
+            "staging_prefix": settings.minio.staging_prefix,
+        }
+
+    def failing(self, run_id: str) -> tuple[RunStore, Publish, ObjectStore, str, str]:
+        """Arguments of ``fails_run_on_permanent_error`` for one run."""
+        return self.runs, self.publish, self.objects, self.staging_prefix, run_id
+
+    async def start(self) -> None:
+        await self.documents.connect()
+        await self.runs.ensure_indexes()
+        await self.objects.ensure_bucket()
+
+    async def stop(self) -> None:
+        await self.objects.close()
+        await self.documents.close()
