@@ -13,7 +13,8 @@ import pytest
 from cdds_shared.settings import Settings
 from cdds_shared.ucs.migrate import migrate
 from cdds_shared.ucs.seed import seed
-from tests.e2e.pipeline import Pipeline, make_identity
+from cdds_tools.identity import make_identity
+from tests.e2e.pipeline import Pipeline
 from tests.infra import StackInfo
 from tests.infra.isolation import create_database, drop_database, temporary_vhost
 

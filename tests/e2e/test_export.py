@@ -13,7 +13,8 @@ import pytest
 
 from cdds_shared.runs import build_manifest, member_names
 from cdds_shared.ucs.query import UcsQuery
-from tests.e2e.pipeline import Pipeline, Worker, by_id, make_identity
+from cdds_tools.identity import make_identity
+from tests.e2e.pipeline import Pipeline, Worker, by_id
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
