@@ -107,19 +107,29 @@ async def export_and_verify(config: StackConfig, workdir: Path) -> bool:
             *(str(out / a.name) for a in artifacts),
         ]
         await asyncio.to_thread(subprocess.run, decrypt, check=True, stdout=subprocess.DEVNULL)
-        exported: dict[str, bytes] = {}
-        for member in sorted(out.glob(f"*/Interaction-{run_id}.jsonl")):
-            for line in member.read_bytes().splitlines():
-                exported[json.loads(line)["id"]] = line
+        exported: dict[str, dict[str, bytes]] = {"records": {}, "attachments": {}}
+        members = {
+            "records": f"Interaction-{run_id}.jsonl",
+            "attachments": f"Interaction-Attachment-{run_id}.jsonl",
+        }
+        for kind, name in members.items():
+            for member in sorted(out.glob(f"*/{name}")):
+                for line in member.read_bytes().splitlines():
+                    exported[kind][json.loads(line)["id"]] = line
         source = PostgresUcsSource(settings.ucs.dsn.get_secret_value())
-        expected = {}
-        async for line in source.stream(UcsQuery(DEMO_TENANT, "interaction")):
-            expected[json.loads(line)["id"]] = line
+        query = UcsQuery(DEMO_TENANT, "interaction")
+        expected: dict[str, dict[str, bytes]] = {"records": {}, "attachments": {}}
+        async for line in source.stream(query):
+            expected["records"][json.loads(line)["id"]] = line
+        async for line in source.stream_attachments(query):
+            expected["attachments"][json.loads(line)["id"]] = line
         await source.close()
         same = exported == expected
         print(
-            f"   decrypted with cdds decrypt into {out}: {len(exported)} interactions, "
-            f"{'identical to' if same else 'DIFFERENT from'} the {len(expected)} in UCS"
+            f"   decrypted with cdds decrypt into {out}: {len(exported['records'])} interactions "
+            f"and {len(exported['attachments'])} attachments, "
+            f"{'identical to' if same else 'DIFFERENT from'} the "
+            f"{len(expected['records'])} and {len(expected['attachments'])} in UCS"
         )
         return same
     finally:
