@@ -80,6 +80,14 @@ class GatewaySettings(BaseModel):
     url: str = Field("http://127.0.0.1:8080", description="public base URL of the gateway")
     host: str = Field("127.0.0.1", description="bind address")
     port: int = Field(8080, description="bind port")
+    session_hours: float = Field(8.0, gt=0, description="lifetime of a session")
+    remember_me_days: float = Field(30.0, gt=0, description="lifetime with Remember me")
+    login_max_failures: int = Field(5, ge=1, description="failed sign-ins before a lockout")
+    login_lockout_seconds: float = Field(900.0, ge=0, description="how long a lockout lasts")
+    certificate_max_bytes: int = Field(65536, ge=1024, description="largest certificate upload")
+    scheduler_interval_seconds: float = Field(
+        30.0, gt=0, description="how often recurring jobs are checked"
+    )
 
 
 class WorkerSettings(BaseModel):

@@ -1,16 +1,22 @@
-"""The gateway: web UI, REST API, auth, certificates (issue #4); today health and readiness.
+"""The gateway: web UI, REST API (``/api/v1``), auth, certificates, jobs, runs, artifacts, audit.
 
 Run: ``uvicorn --factory cdds_gateway.app:create_app --host 127.0.0.1 --port 8080``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from cdds_gateway.api import ROUTERS as API_ROUTERS
+from cdds_gateway.deps import GatewayDeps
+from cdds_gateway.errors import install_error_handlers
+from cdds_gateway.web import ROUTERS as WEB_ROUTERS
 from cdds_shared.logging import configure_logging, get_logger
 from cdds_shared.messaging import Topology, declare_topology, make_broker
 from cdds_shared.runtime import (
@@ -33,16 +39,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     checks = dependency_checks(settings, DEPENDENCIES)
     wait_for_dependencies("gateway", checks, settings.startup_timeout_seconds)
     broker = make_broker(settings.rabbit)
+    deps = GatewayDeps.build(broker, settings)
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await deps.start()
         await broker.start()
         await declare_topology(broker, Topology(delivery_limit=settings.rabbit.delivery_limit))
+        tasks = [asyncio.create_task(loop()) for loop in background]
         log.info("gateway started", url=settings.gateway.url)
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await broker.stop()
+            await deps.stop()
 
     app = FastAPI(
         title="CDDS gateway",
@@ -52,6 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.broker = broker
+    app.state.deps = deps
+    app.state.background = background  # long-running loops (e.g. the job scheduler) add here
+    install_error_handlers(app)
+    for router in (*API_ROUTERS, *WEB_ROUTERS):
+        app.include_router(router)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:

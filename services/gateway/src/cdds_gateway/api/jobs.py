@@ -1,0 +1,9 @@
+"""`/api/v1` — jobs (issue #4)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["jobs"])

@@ -1,0 +1,70 @@
+"""The gateway's ports, built once per app and reached from routes as ``Deps`` (``Annotated``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated
+
+from fastapi import Depends, Request
+from faststream.rabbit import RabbitBroker
+
+from cdds_shared.adapters.minio_store import MinioObjectStore
+from cdds_shared.adapters.mongo import MongoDocumentStore
+from cdds_shared.audit import AuditLog
+from cdds_shared.certificates import CertificateStore
+from cdds_shared.identity import IdentityStore
+from cdds_shared.jobs import JobStore
+from cdds_shared.messaging import publish
+from cdds_shared.ports.objects import ObjectStore
+from cdds_shared.runs.lifecycle import Publish
+from cdds_shared.runs.store import RunStore
+from cdds_shared.settings import Settings
+
+__all__ = ["Deps", "GatewayDeps", "get_deps"]
+
+
+@dataclass
+class GatewayDeps:
+    settings: Settings
+    documents: MongoDocumentStore
+    runs: RunStore
+    certificates: CertificateStore
+    identity: IdentityStore
+    jobs: JobStore
+    audit: AuditLog
+    objects: ObjectStore
+    publish: Publish
+
+    @classmethod
+    def build(cls, broker: RabbitBroker, settings: Settings) -> GatewayDeps:
+        documents = MongoDocumentStore(settings.mongo)
+        return cls(
+            settings=settings,
+            documents=documents,
+            runs=RunStore(documents),
+            certificates=CertificateStore(documents),
+            identity=IdentityStore(documents),
+            jobs=JobStore(documents),
+            audit=AuditLog(documents),
+            objects=MinioObjectStore(settings.minio),
+            publish=partial(publish, broker),
+        )
+
+    async def start(self) -> None:
+        await self.documents.connect()
+        for store in (self.runs, self.identity, self.jobs, self.audit):
+            await store.ensure_indexes()
+        await self.objects.ensure_bucket()
+
+    async def stop(self) -> None:
+        await self.objects.close()
+        await self.documents.close()
+
+
+def get_deps(request: Request) -> GatewayDeps:
+    deps: GatewayDeps = request.app.state.deps
+    return deps
+
+
+Deps = Annotated[GatewayDeps, Depends(get_deps)]

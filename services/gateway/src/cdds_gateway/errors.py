@@ -1,0 +1,55 @@
+"""HTTP errors at the edge: a stable error code and a clear message, ``{"error", "detail"}``.
+
+Domain errors (``cdds_shared.errors``) are mapped here once, not in every route (STYLE 6).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from cdds_shared.errors import (
+    ConflictError,
+    DependencyUnavailable,
+    NotFoundError,
+    ValidationFailed,
+)
+
+__all__ = ["ApiError", "install_error_handlers"]
+
+
+class ApiError(Exception):
+    """An HTTP error with a stable code, e.g. ``ApiError(403, "access_denied", "…")``."""
+
+    def __init__(self, status: int, code: str, detail: str = "", **extra: object) -> None:
+        super().__init__(detail or code)
+        self.status, self.code, self.detail, self.extra = status, code, detail, extra
+
+
+def _body(code: str, detail: str, **extra: object) -> dict[str, object]:
+    return {"error": code, "detail": detail, **extra}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(_body(exc.code, exc.detail, **exc.extra), status_code=exc.status)
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse(_body("not_found", str(exc)), status_code=404)
+
+    @app.exception_handler(ValidationFailed)
+    async def invalid(request: Request, exc: ValidationFailed) -> JSONResponse:
+        return JSONResponse(_body("invalid", str(exc)), status_code=422)
+
+    @app.exception_handler(ConflictError)
+    async def conflict(request: Request, exc: ConflictError) -> JSONResponse:
+        return JSONResponse(_body("conflict", str(exc)), status_code=409)
+
+    @app.exception_handler(DependencyUnavailable)
+    async def unavailable(request: Request, exc: DependencyUnavailable) -> JSONResponse:
+        return JSONResponse(
+            _body("service_unavailable", "a service CDDS depends on is unavailable; try again"),
+            status_code=503,
+        )
