@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the local real stack needs, idempotently (DESIGN §8):
-#   Debian: rabbitmq-server, postgresql-15 (+ openssl); uv (PyPI); FerretDB and MinIO from their Go modules.
+#   Debian: rabbitmq-server, postgresql-15, openssl, chromium + chromium-driver (browser tests); uv (PyPI); FerretDB and MinIO from their Go modules.
 # Go builds are cached in $CDDS_CACHE_DIR/bin (default ~/.cache/cdds/bin): first build of MinIO takes
 # ~3-5 minutes on 2 cores, FerretDB ~1 minute; afterwards this script takes a second.
 set -euo pipefail
@@ -18,6 +18,9 @@ apt_missing=()
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || apt_missing+=(rabbitmq-server)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || apt_missing+=(postgresql-15)
 command -v openssl >/dev/null || apt_missing+=(openssl)
+# Headless Chromium and its WebDriver for the browser tests (issue #4).
+command -v chromium >/dev/null || apt_missing+=(chromium)
+command -v chromedriver >/dev/null || apt_missing+=(chromium-driver)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "missing Debian packages: ${apt_missing[*]} — run: sudo apt-get install -y ${apt_missing[*]}"

@@ -1,4 +1,4 @@
-"""A worker service as the real process it runs as (``faststream run --factory``), for tests,
+"""A service as the real process it runs as (``uvicorn``/``faststream run --factory``), for tests,
 the benchmark and demos: started until ready, stopped gracefully, or killed."""
 
 from __future__ import annotations
@@ -27,14 +27,16 @@ def _free_port() -> int:
 
 @dataclass
 class WorkerProcess:
-    """``service`` is ``exporter``, ``encryptor`` or ``janitor``; ``port`` 0 picks a free one
-    for the health endpoint at each start; output goes to ``log``."""
+    """``service`` is ``gateway`` (uvicorn), ``exporter``, ``encryptor`` or ``janitor``
+    (faststream); ``port`` 0 picks a free one at each start (``bound_port``); output goes to
+    ``log``."""
 
     service: str
     env: dict[str, str]
     log: Path
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    bound_port: int = 0
 
     def start(self, timeout: float = 60) -> None:
         port = self.port or _free_port()

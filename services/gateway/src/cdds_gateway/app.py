@@ -12,11 +12,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from cdds_gateway.api import ROUTERS as API_ROUTERS
 from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.errors import install_error_handlers
 from cdds_gateway.web import ROUTERS as WEB_ROUTERS
+from cdds_gateway.web.render import STATIC
 from cdds_shared.logging import configure_logging, get_logger
 from cdds_shared.messaging import Topology, declare_topology, make_broker
 from cdds_shared.runtime import (
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in (*API_ROUTERS, *WEB_ROUTERS):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:
