@@ -21,9 +21,15 @@ def local_stack() -> Iterator[StackInfo]:
     config = StackConfig(root=find_root())
     stack = Stack(config)
 
-    def restart(name: str) -> None:
+    def stop(name: str) -> None:
         stack.processes[name].stop()
+
+    def start(name: str) -> None:
         stack.up((name,), log=lambda line: None)
+
+    def restart(name: str) -> None:
+        stop(name)
+        start(name)
 
     try:
         stack.up(INFRA, log=lambda line: None)
@@ -39,4 +45,6 @@ def local_stack() -> Iterator[StackInfo]:
         minio_secret_key=env["CDDS_MINIO__SECRET_KEY"],
         ucs_dsn=env["CDDS_UCS__DSN"],
         restart_server=restart,
+        stop_server=stop,
+        start_server=start,
     )

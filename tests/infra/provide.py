@@ -24,6 +24,10 @@ class StackInfo:
     restart_server: Callable[[str], None] | None = field(default=None, compare=False)
     """Stop and start one server (``rabbitmq``, ``ferretdb``, ``minio``, ``postgres``) where the
     provider can (the local stack); fault tests fail loudly where it cannot."""
+    stop_server: Callable[[str], None] | None = field(default=None, compare=False)
+    """Stop one server and leave it down (same names, same providers as ``restart_server``)."""
+    start_server: Callable[[str], None] | None = field(default=None, compare=False)
+    """Start a server stopped by ``stop_server`` and wait until it is healthy."""
 
     def env(self) -> dict[str, str]:
         """The ``CDDS_*`` variables a service process needs to reach this stack."""

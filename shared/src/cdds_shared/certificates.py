@@ -11,13 +11,21 @@ from datetime import datetime
 from typing import Literal
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from pydantic import BaseModel, ConfigDict, Field
 
-from cdds_shared.errors import PermanentError
+from cdds_shared.crypto.cms_recipient import Recipient
+from cdds_shared.errors import PermanentError, ValidationFailed
 from cdds_shared.ports.documents import DocumentCollection, DocumentStore
 from cdds_shared.runs.model import utcnow
 
-__all__ = ["CertificateRecord", "CertificateStore", "CertificateUnusable", "usable_certificate"]
+__all__ = [
+    "CertificateRecord",
+    "CertificateStore",
+    "CertificateUnusable",
+    "usable_certificate",
+    "validate_certificate",
+]
 
 COLLECTION = "certificates"
 
@@ -104,3 +112,47 @@ async def usable_certificate(
             f"{record.not_before:%Y-%m-%d %H:%M} UTC: {where.replace('one', 'a valid one')}"
         )
     return record
+
+
+def validate_certificate(data: bytes, now: datetime | None = None) -> x509.Certificate:
+    """The one X.509 certificate in ``data`` (PEM or DER), if files can be sealed for it now.
+
+    Accepts only an RSA key of at least 2048 bits, inside its validity period, whose keyUsage
+    (when present) permits keyEncipherment (DESIGN §7; RFC 5280 §4.2.1.3: RSA key transport
+    needs it).
+
+    Raises:
+        ValidationFailed: with a message saying precisely what is wrong.
+    """
+    if not data.strip():
+        raise ValidationFailed("the file is empty: upload an X.509 certificate (PEM or DER)")
+    if b"PRIVATE KEY-----" in data:
+        raise ValidationFailed(
+            "the file contains a private key: upload only the certificate, and keep the key to"
+            " yourself"
+        )
+    try:
+        cert = Recipient.load(data).certificate
+    except (ValueError, UnsupportedAlgorithm):  # a key cryptography cannot even read
+        raise ValidationFailed("the certificate's public key cannot be read") from None
+    now = now or utcnow()
+    if cert.not_valid_after_utc <= now:
+        raise ValidationFailed(
+            f"the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+        )
+    if cert.not_valid_before_utc > now:
+        raise ValidationFailed(
+            f"the certificate is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+        )
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return cert
+    except ValueError:  # a malformed extension
+        raise ValidationFailed("the certificate's extensions cannot be read") from None
+    if not usage.key_encipherment:
+        raise ValidationFailed(
+            "the certificate's keyUsage does not permit keyEncipherment, which sealing files"
+            " for it needs"
+        )
+    return cert

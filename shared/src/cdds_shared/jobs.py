@@ -1,15 +1,383 @@
-"""Export jobs (issue #4)."""
+"""Export jobs (MongoDB ``jobs``): what to export, when, and the schedule arithmetic (issue #4).
+
+A job is a saved export request of one user: source, record type, media types, timeframe, file
+split size and a schedule (``now`` = on demand, ``once`` at a moment, or recurring: every N hours
+anchored at 00:00 UTC, daily or weekly at ``HH:MM`` UTC). All moments are UTC; there is no DST.
+
+The scheduler claims due jobs with a conditional ``find_one_and_update`` (a lease in
+``claimed_at``/``claimed_by``), so any number of gateway replicas start each occurrence once.
+"""
 
 from __future__ import annotations
 
-from cdds_shared.ports.documents import DocumentStore
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
-__all__ = ["JobStore"]
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cdds_shared.messaging.messages import RecordType, Timeframe
+from cdds_shared.ports.documents import DocumentCollection, DocumentStore, IndexSpec, SortSpec
+from cdds_shared.runs.model import Run, to_millis
+from cdds_shared.runs.store import ARTIFACTS, RUNS
+
+__all__ = [
+    "DEFAULT_SPLIT_SIZE",
+    "MIN_SPLIT_SIZE",
+    "RECURRING",
+    "Job",
+    "JobSpec",
+    "JobStore",
+    "JobTimeframe",
+    "Schedule",
+    "as_utc",
+    "next_run_at",
+    "planned_end",
+    "run_timeframe",
+]
+
+COLLECTION = "jobs"
+DEFAULT_SPLIT_SIZE = 1 << 30
+MIN_SPLIT_SIZE = 1 << 20
+MAX_SPLIT_SIZE = 1 << 40
+ScheduleKind = Literal["now", "once", "every_hours", "daily", "weekly"]
+RECURRING: tuple[ScheduleKind, ...] = ("every_hours", "daily", "weekly")
+_FIELDS_OF: dict[ScheduleKind, frozenset[str]] = {
+    "now": frozenset(),
+    "once": frozenset({"at"}),
+    "every_hours": frozenset({"hours"}),
+    "daily": frozenset({"time"}),
+    "weekly": frozenset({"time", "weekday"}),
+}
+# Runs whose window counts as exported: a failed or cancelled run's window is exported again.
+_WINDOW_TAKEN = ("queued", "running", "completed", "no_data")
+_MEDIA_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """Aware UTC with millisecond precision (what BSON keeps); a naive moment is taken as UTC."""
+    if moment is None:
+        return None
+    try:
+        aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the moment is out of range in UTC") from None
+    return to_millis(aware)
+
+
+class Schedule(BaseModel):
+    """When a job runs. Only the fields of its ``kind`` may be set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ScheduleKind = Field(
+        "now",
+        description="now: on demand (run_now, or POST /jobs/{id}/runs); once: at `at`; "
+        "every_hours: every `hours` hours from 00:00 UTC each day; daily: at `time` UTC; "
+        "weekly: on `weekday` at `time` UTC",
+    )
+    at: datetime | None = Field(None, description="once: the moment (UTC; naive means UTC)")
+    hours: int | None = Field(
+        None, ge=1, le=24, description="every_hours: N, runs at 00:00, N:00, 2N:00 … each day"
+    )
+    time: str | None = Field(
+        None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="daily/weekly: HH:MM in UTC"
+    )
+    weekday: int | None = Field(None, ge=0, le=6, description="weekly: 0 = Monday … 6 = Sunday")
+
+    @field_validator("at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return as_utc(value)
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> Schedule:
+        wanted = _FIELDS_OF[self.kind]
+        given = {n for n in ("at", "hours", "time", "weekday") if getattr(self, n) is not None}
+        if missing := sorted(wanted - given):
+            raise ValueError(f"a {self.kind} schedule needs {', '.join(missing)}")
+        if extra := sorted(given - wanted):
+            raise ValueError(f"{', '.join(extra)} do(es) not apply to a {self.kind} schedule")
+        return self
+
+    @property
+    def recurring(self) -> bool:
+        return self.kind in RECURRING
+
+
+class JobTimeframe(BaseModel):
+    """Which records: all, a fixed interval, or (each run) the window since the previous run.
+    Without ``kind``: ``fixed`` when ``start`` or ``end`` is given, else ``all``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["all", "fixed", "since_previous"] = Field(
+        "all",
+        description="all data; a fixed interval [start, end); or since_previous: from the end "
+        "of the job's previous run (the first run: from `start`, or the beginning) to the run",
+    )
+    start: datetime | None = Field(None, description="inclusive (UTC)")
+    end: datetime | None = Field(None, description="exclusive (UTC); fixed only")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return as_utc(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_kind(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("kind") is None:
+            bounded = data.get("start") is not None or data.get("end") is not None
+            return {**data, "kind": "fixed" if bounded else "all"}
+        return data
+
+    @model_validator(mode="after")
+    def _bounds(self) -> JobTimeframe:
+        if self.kind == "all" and (self.start or self.end):
+            raise ValueError("an 'all' timeframe has no start or end")
+        if self.kind == "fixed" and self.start is None and self.end is None:
+            raise ValueError("a fixed timeframe needs start, end or both")
+        if self.kind == "since_previous" and self.end is not None:
+            raise ValueError("a since_previous timeframe ends at each run: no end")
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class JobSpec(BaseModel):
+    """What a user edits: everything but ownership and state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200, description="shown in the lists")
+    description: str = Field("", max_length=2000)
+    source: Literal["contact_history"] = Field("contact_history", description="UCS contact history")
+    type: RecordType = Field(description="interaction or contact records")
+    media_types: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=50,
+        description="interactions of these media types only (voice, chat, email …); null = all",
+    )
+    schedule: Schedule = Field(default_factory=Schedule)
+    timeframe: JobTimeframe = Field(default_factory=JobTimeframe)
+    split_size_bytes: int = Field(
+        DEFAULT_SPLIT_SIZE,
+        ge=MIN_SPLIT_SIZE,
+        le=MAX_SPLIT_SIZE,
+        description="largest sealed file; larger exports are split into parts (min 1 MiB)",
+    )
+    enabled: bool = Field(True, description="false: the scheduler does not start it")
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("title must not be blank")
+        return value.strip()
+
+    @field_validator("media_types")
+    @classmethod
+    def _media(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [v.strip().lower() for v in value]
+        if any(not _MEDIA_NAME.fullmatch(n) for n in names):
+            raise ValueError("media types are names like voice, chat, email (letters, digits, -_)")
+        return sorted(set(names))
+
+    @model_validator(mode="after")
+    def _media_for_interactions(self) -> JobSpec:
+        if self.media_types is not None and self.type != "interaction":
+            raise ValueError("media_types apply to interaction exports only")
+        return self
+
+
+class Job(JobSpec):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    tenant: str
+    owner: str = Field(description="user id: whose certificate seals the files")
+    owner_name: str = Field(description="username of the owner")
+    created_at: datetime
+    updated_at: datetime
+    last_run_id: str | None = None
+    last_run_at: datetime | None = None
+    next_run_at: datetime | None = None
+    last_error: str | None = Field(None, description="why the last scheduled start was skipped")
+    claimed_at: datetime | None = None
+    claimed_by: str | None = None
+
+    def document(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="python")
+
+    def spec(self) -> JobSpec:
+        return JobSpec.model_validate(self.model_dump(include=set(JobSpec.model_fields)))
+
+
+# -- schedule arithmetic (pure) -----------------------------------------------------------------
+
+
+def _at_time(day: datetime, hhmm: str) -> datetime:
+    hours, minutes = (int(x) for x in hhmm.split(":"))
+    return day.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+
+
+def next_run_at(schedule: Schedule, after: datetime) -> datetime | None:
+    """The first occurrence strictly after ``after`` (UTC), or ``None`` (on demand, or a ``once``
+    moment that has passed)."""
+    after = after.astimezone(UTC)
+    midnight = after.replace(hour=0, minute=0, second=0, microsecond=0)
+    if schedule.kind == "now":
+        return None
+    if schedule.kind == "once":
+        assert schedule.at is not None
+        return schedule.at if schedule.at > after else None
+    if schedule.kind == "every_hours":
+        assert schedule.hours is not None
+        # Anchored at 00:00 each day: with N not dividing 24 the day's last interval is shorter.
+        for offset in range(0, 24, schedule.hours):
+            candidate = midnight + timedelta(hours=offset)
+            if candidate > after:
+                return candidate
+        return midnight + timedelta(days=1)
+    assert schedule.time is not None
+    candidate = _at_time(midnight, schedule.time)
+    if schedule.kind == "daily":
+        return candidate if candidate > after else candidate + timedelta(days=1)
+    assert schedule.weekday is not None
+    candidate += timedelta(days=(schedule.weekday - candidate.weekday()) % 7)
+    return candidate if candidate > after else candidate + timedelta(days=7)
+
+
+def planned_end(run: Run) -> datetime:
+    """Where a run's data stops: the end frozen at planning, else the requested end, else (not
+    planned yet, open end) its request time."""
+    if run.plan is not None:
+        return run.plan.end
+    return run.timeframe.end or run.requested_at
+
+
+def run_timeframe(
+    timeframe: JobTimeframe, *, end: datetime, previous_end: datetime | None
+) -> Timeframe:
+    """The timeframe of one run of a job started for the moment ``end`` (a scheduled occurrence,
+    or now). ``since_previous`` starts where the job's previous run stopped (``previous_end``),
+    so consecutive windows neither overlap nor leave gaps."""
+    if timeframe.kind == "all":
+        return Timeframe()
+    if timeframe.kind == "fixed":
+        return Timeframe(start=timeframe.start, end=timeframe.end)
+    return Timeframe(start=previous_end or timeframe.start, end=end)
+
+
+# -- storage -------------------------------------------------------------------------------------
 
 
 class JobStore:
+    """Jobs in the document store. Every read and write takes a ``scope`` filter (the caller's
+    tenant, and owner unless an admin), so isolation is not left to each caller's memory."""
+
     def __init__(self, documents: DocumentStore) -> None:
         self._documents = documents
 
+    @property
+    def _c(self) -> DocumentCollection:
+        return self._documents.collection(COLLECTION)
+
     async def ensure_indexes(self) -> None:
+        await self._c.ensure_indexes(
+            [
+                IndexSpec((("tenant", 1), ("owner", 1))),
+                IndexSpec((("enabled", 1), ("next_run_at", 1))),
+            ]
+        )
+        # The gateway's History and Artifacts lists read runs and artifacts per tenant and owner,
+        # and a job's previous run by job id (RunStore indexes what the workers need).
+        runs = self._documents.collection(RUNS)
+        await runs.ensure_indexes(
+            [IndexSpec((("tenant", 1), ("owner", 1))), IndexSpec((("job_id", 1),))]
+        )
+        artifacts = self._documents.collection(ARTIFACTS)
+        await artifacts.ensure_indexes([IndexSpec((("tenant", 1), ("owner", 1)))])
+
+    async def insert(self, job: Job) -> None:
+        await self._c.insert(job.document())
+
+    async def get(self, job_id: str, scope: Mapping[str, Any]) -> Job | None:
+        doc = await self._c.find_one({**scope, "_id": job_id})
+        return None if doc is None else Job.model_validate(doc)
+
+    async def find(
+        self,
+        scope: Mapping[str, Any],
+        *,
+        sort: SortSpec | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[Job]:
+        found = self._c.find(dict(scope), sort=sort or [("created_at", -1)], limit=limit, skip=skip)
+        return [Job.model_validate(d) async for d in found]
+
+    async def count(self, scope: Mapping[str, Any]) -> int:
+        return await self._c.count(dict(scope))
+
+    async def update(
+        self, job_id: str, scope: Mapping[str, Any], changes: Mapping[str, Any]
+    ) -> Job | None:
+        """``$set`` ``changes`` on the job in ``scope``; the job after, or ``None``."""
+        doc = await self._c.find_one_and_update({**scope, "_id": job_id}, {"$set": dict(changes)})
+        return None if doc is None else Job.model_validate(doc)
+
+    async def delete(self, job_id: str, scope: Mapping[str, Any]) -> bool:
+        return await self._c.delete({**scope, "_id": job_id}) > 0
+
+    async def titles(self, job_ids: set[str]) -> dict[str, str]:
+        if not job_ids:
+            return {}
+        found = self._c.find({"_id": {"$in": sorted(job_ids)}})
+        return {d["_id"]: d["title"] async for d in found}
+
+    async def claim_due(self, now: datetime, lease: timedelta, token: str) -> Job | None:
+        """Claim one enabled job whose ``next_run_at`` has come and that nobody holds (or whose
+        holder's lease ran out). Atomic, so of concurrent schedulers exactly one gets it."""
+        doc = await self._c.find_one_and_update(
+            {
+                "enabled": True,
+                "next_run_at": {"$lte": now},
+                "$or": [{"claimed_at": None}, {"claimed_at": {"$lt": now - lease}}],
+            },
+            {"$set": {"claimed_at": now, "claimed_by": token}},
+            sort=[("next_run_at", 1)],
+        )
+        return None if doc is None else Job.model_validate(doc)
+
+    async def release(self, job: Job, token: str, **changes: Any) -> bool:
+        """End a claim with ``changes``. ``next_run_at`` is only changed if nobody edited the
+        job's schedule meanwhile (an edit recomputes it)."""
+        base = {"_id": job.id, "claimed_by": token}
+        released = {"claimed_at": None, "claimed_by": None}
+        if "next_run_at" in changes:
+            advanced = await self._c.find_one_and_update(
+                {**base, "next_run_at": job.next_run_at}, {"$set": {**changes, **released}}
+            )
+            if advanced is not None:
+                return True
+            changes = {k: v for k, v in changes.items() if k != "next_run_at"}
+        return (
+            await self._c.find_one_and_update(base, {"$set": {**changes, **released}}) is not None
+        )
+
+    async def previous_end(self, job_id: str) -> datetime | None:
+        """Where the job's newest run that did not fail stops (``planned_end``)."""
+        found = self._documents.collection(RUNS).find(
+            {"job_id": job_id, "status": {"$in": list(_WINDOW_TAKEN)}},
+            sort=[("requested_at", -1)],
+            limit=1,
+        )
+        async for doc in found:
+            return planned_end(Run.model_validate(doc))
         return None

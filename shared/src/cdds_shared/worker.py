@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.types import ASGIApp
 from faststream.rabbit import RabbitBroker
 
 from cdds_shared.logging import configure_logging, get_logger
@@ -43,10 +44,12 @@ def create_worker_app(
     dependencies: tuple[str, ...],
     register: Register | None = None,
     settings: Settings | None = None,
+    routes: Sequence[tuple[str, ASGIApp]] = (),
 ) -> AsgiFastStream:
     """Build a worker: waits for its dependencies (one clear line if they stay down), declares the
     topology, registers its subscribers, and serves ``/healthz`` (alive and connected to the
-    broker) and ``/readyz`` (every dependency answers) on ``CDDS_WORKER__HOST/PORT``."""
+    broker) and ``/readyz`` (every dependency answers) on ``CDDS_WORKER__HOST/PORT``, plus the
+    worker's own ``routes`` (e.g. the janitor's ``/metrics``)."""
     settings = settings_or_exit(service, settings)
     configure_logging(settings.log_level)
     log = get_logger(f"cdds.{service}")
@@ -76,7 +79,7 @@ def create_worker_app(
 
     return AsgiFastStream(
         broker,
-        asgi_routes=[("/healthz", healthz), ("/readyz", readyz)],
+        asgi_routes=[("/healthz", healthz), ("/readyz", readyz), *routes],
         on_startup=hooks.on_startup,
         after_startup=[declare, *hooks.after_startup],
         on_shutdown=hooks.on_shutdown,

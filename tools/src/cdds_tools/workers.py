@@ -41,9 +41,10 @@ class WorkerProcess:
     def start(self, timeout: float = 60) -> None:
         port = self.port or _free_port()
         target = f"cdds_{self.service}.app:create_app"
+        runner = ["uvicorn"] if self.service == "gateway" else ["faststream", "run"]
         command = [
-            str(BIN / "faststream"),
-            "run",
+            str(BIN / runner[0]),
+            *runner[1:],
             "--factory",
             target,
             "--host",
@@ -51,10 +52,11 @@ class WorkerProcess:
             "--port",
             str(port),
         ]
+        self.bound_port = port
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 command,
-                env={**self.env, "CDDS_WORKER__PORT": str(port)},
+                env={**self.env, "CDDS_WORKER__PORT": str(port), "CDDS_GATEWAY__PORT": str(port)},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -35,7 +35,9 @@ def register(broker: RabbitBroker, settings: Settings) -> WorkerHooks:
         async with fails_run_on_permanent_error(*deps.failing(message.run_id)):
             await seal_part(message, deps)
 
-    return WorkerHooks(on_startup=[deps.start], on_shutdown=[deps.stop])
+    return WorkerHooks(
+        on_startup=[deps.start], after_startup=[deps.timer.declare], on_shutdown=[deps.stop]
+    )
 
 
 def create_app(settings: Settings | None = None) -> AsgiFastStream:

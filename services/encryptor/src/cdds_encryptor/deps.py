@@ -1,4 +1,5 @@
-"""The encryptor's ports: the run workers' common ones and the retention to stamp on artifacts."""
+"""The encryptor's ports: the run workers' common ones, the retention to stamp on artifacts and
+the timer that expires them (DESIGN §6)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from dataclasses import dataclass
 
 from faststream.rabbit import RabbitBroker
 
+from cdds_shared.messaging import Topology
+from cdds_shared.retention.timer import ExpiryTimer
 from cdds_shared.runs.deps import RunDeps
 from cdds_shared.settings import Settings
 
@@ -15,7 +18,14 @@ __all__ = ["EncryptorDeps"]
 @dataclass
 class EncryptorDeps(RunDeps):
     retention_seconds: int
+    timer: ExpiryTimer
 
     @classmethod
     def build(cls, broker: RabbitBroker, settings: Settings) -> EncryptorDeps:
-        return cls(**cls.common(broker, settings), retention_seconds=settings.retention.seconds)
+        retention = settings.retention.seconds
+        topology = Topology(delivery_limit=settings.rabbit.delivery_limit)
+        return cls(
+            **cls.common(broker, settings),
+            retention_seconds=retention,
+            timer=ExpiryTimer(broker, retention, topology),
+        )

@@ -2,8 +2,9 @@
 
 staging object → transit decrypt → CMS (AuthEnvelopedData, or EnvelopedData for legacy users) →
 multipart upload of the artifact → artifact recorded (insert-once) → staging object deleted →
-``PartSealed``; and ``RunCompleted`` once the run's last part is sealed. Only then is the message
-acked. Every step is safe to repeat: a redelivered part that is already recorded only cleans up.
+``ArtifactDue`` (retention timer, DESIGN §6) and ``PartSealed``; and ``RunCompleted`` once the
+run's last part is sealed. Only then is the message acked. Every step is safe to repeat: a
+redelivered part that is already recorded only cleans up.
 """
 
 from __future__ import annotations
@@ -83,9 +84,12 @@ async def seal_part(message: PartStaged, deps: EncryptorDeps) -> None:
 
 
 async def _finish(deps: EncryptorDeps, artifact: Artifact) -> None:
-    """Announce the sealed part (once: flagged after publishing, so a crash in between only
-    repeats it) and complete the run if it was the last."""
+    """Start the artifact's retention timer and announce the sealed part (once: flagged after
+    both are confirmed, so a crash in between repeats them rather than loses them), then
+    complete the run if it was the last."""
     if not artifact.announced:
+        # A full hold queue raises here: the message is retried, then dead-lettered (loud).
+        await deps.timer.schedule(artifact)
         await deps.publish(
             PartSealed(
                 correlation_id=artifact.run_id,

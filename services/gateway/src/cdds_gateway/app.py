@@ -14,10 +14,12 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from cdds_gateway import scheduler
 from cdds_gateway.api import ROUTERS as API_ROUTERS
 from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.errors import install_error_handlers
 from cdds_gateway.web import ROUTERS as WEB_ROUTERS
+from cdds_gateway.web import install as install_pages
 from cdds_gateway.web.render import STATIC
 from cdds_shared.logging import configure_logging, get_logger
 from cdds_shared.messaging import Topology, declare_topology, make_broker
@@ -70,7 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.broker = broker
     app.state.deps = deps
     app.state.background = background  # long-running loops (e.g. the job scheduler) add here
+    scheduler.install(app)
     install_error_handlers(app)
+    install_pages(app)
     for router in (*API_ROUTERS, *WEB_ROUTERS):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

@@ -14,6 +14,7 @@ from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.audit import AuditLog
 from cdds_shared.certificates import CertificateStore
 from cdds_shared.identity import IdentityStore
+from cdds_shared.identity.policy import IdentityPolicy
 from cdds_shared.jobs import JobStore
 from cdds_shared.messaging import publish
 from cdds_shared.ports.objects import ObjectStore
@@ -44,7 +45,7 @@ class GatewayDeps:
             documents=documents,
             runs=RunStore(documents),
             certificates=CertificateStore(documents),
-            identity=IdentityStore(documents),
+            identity=IdentityStore(documents, IdentityPolicy.of(settings.gateway)),
             jobs=JobStore(documents),
             audit=AuditLog(documents),
             objects=MinioObjectStore(settings.minio),

@@ -238,6 +238,63 @@ class RunStore:
         found = self._artifacts.find({"run_id": run_id}, sort=[("partition", 1), ("part", 1)])
         return [Artifact.model_validate(d) async for d in found]
 
+    # -- retention (issue #5, DESIGN §6; used by the janitor) ---------------------------------
+
+    async def due_artifacts(self, now: datetime, limit: int) -> list[Artifact]:
+        """Available artifacts whose ``expires_at`` is at or before ``now``, soonest first."""
+        found = self._artifacts.find(
+            {"status": "available", "expires_at": {"$lte": now}},
+            sort=[("expires_at", 1)],
+            limit=limit,
+        )
+        return [Artifact.model_validate(d) async for d in found]
+
+    async def count_due_artifacts(self, now: datetime) -> int:
+        """How many available artifacts are past their ``expires_at`` (should be close to 0)."""
+        return await self._artifacts.count({"status": "available", "expires_at": {"$lte": now}})
+
+    async def mark_artifact_deleted(
+        self, artifact_id: str, at: datetime, *, by: str = "janitor"
+    ) -> Artifact | None:
+        """Conditional ``available`` → ``deleted`` (one writer wins); the artifact as it is now,
+        or ``None`` when it was not available (another janitor or its owner deleted it first).
+        ``expiry_announced`` stays false until the deletion is audited and announced."""
+        doc = await self._artifacts.find_one_and_update(
+            {"_id": artifact_id, "status": "available"},
+            {
+                "$set": {
+                    "status": "deleted",
+                    "deleted_at": to_millis(at),
+                    "deleted_by": by,
+                    "expiry_announced": False,
+                }
+            },
+        )
+        return None if doc is None else Artifact.model_validate(doc)
+
+    async def unannounced_expiries(
+        self, deleted_before: datetime, limit: int, *, artifact_id: str | None = None
+    ) -> list[tuple[Artifact, datetime]]:
+        """Artifacts the janitor deleted before ``deleted_before`` whose deletion was never
+        audited and announced (the janitor died in between), with their ``deleted_at``."""
+        query: dict[str, Any] = {
+            "status": "deleted",
+            "deleted_by": "janitor",
+            "expiry_announced": False,
+            "deleted_at": {"$lt": deleted_before},
+        }
+        if artifact_id is not None:
+            query["_id"] = artifact_id
+        found = self._artifacts.find(query, sort=[("deleted_at", 1)], limit=limit)
+        return [(Artifact.model_validate(d), d["deleted_at"]) async for d in found]
+
+    async def mark_expiry_announced(self, artifact_id: str) -> None:
+        # find_one_and_update, not update: on FerretDB only it is serialised with the
+        # conditional writes of other replicas.
+        await self._artifacts.find_one_and_update(
+            {"_id": artifact_id}, {"$set": {"expiry_announced": True}}
+        )
+
     # -- derived views -----------------------------------------------------------------------
 
     @staticmethod

@@ -1,7 +1,10 @@
-"""Server-rendered web pages (issue #4)."""
+"""Server-rendered web pages (DESIGN §1)."""
 
 from fastapi import APIRouter
 
-__all__ = ["ROUTERS"]
+from cdds_gateway.web import pages
 
-ROUTERS: tuple[APIRouter, ...] = ()
+__all__ = ["ROUTERS", "install"]
+
+ROUTERS: tuple[APIRouter, ...] = (pages.router,)
+install = pages.install

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -30,8 +31,8 @@ def page(
 ) -> HTMLResponse:
     flashes = []
     raw = request.cookies.get(FLASH_COOKIE)
-    if raw and ":" in raw:
-        kind, _, text = raw.partition(":")
+    if raw and ":" in unquote(raw):
+        kind, _, text = unquote(raw).partition(":")
         flashes.append((kind, text))
     response = TEMPLATES.TemplateResponse(
         request,
@@ -48,9 +49,9 @@ def redirect(url: str, *, flash: tuple[str, str] | None = None) -> RedirectRespo
     """303 See Other (after a form post), optionally with a one-time message for the next page."""
     response = RedirectResponse(url, status_code=303)
     if flash is not None:
-        response.set_cookie(
-            FLASH_COOKIE, f"{flash[0]}:{flash[1]}"[:500], path="/", httponly=True, samesite="lax"
-        )
+        # Cookie values are Latin-1 on the wire: percent-encode the message.
+        value = quote(f"{flash[0]}:{flash[1]}"[:400], safe="")
+        response.set_cookie(FLASH_COOKIE, value, path="/", httponly=True, samesite="lax")
     return response
 
 

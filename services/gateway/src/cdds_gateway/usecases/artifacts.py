@@ -1,0 +1,278 @@
+"""Artifacts: the sealed files, their remaining days, downloads and deletion (DESIGN §1.5, §6).
+
+A file is served only while it is ``available`` and before ``expires_at`` (410 afterwards, even
+if the janitor has not removed it yet). Downloads stream from MinIO through the gateway, so
+``Range``, ``ETag`` and the audit of each download stay in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from cdds_gateway.deps import GatewayDeps
+from cdds_gateway.principal import Principal
+from cdds_gateway.usecases.audit import record
+from cdds_gateway.usecases.errors import gone, invalid, not_found
+from cdds_gateway.usecases.ranges import (
+    Unsatisfiable,
+    etag_matches,
+    if_range_allows,
+    parse_range,
+)
+from cdds_gateway.usecases.scope import scope
+from cdds_gateway.usecases.views import ArtifactView, Page, artifact_state
+from cdds_gateway.usecases.zipstream import ZipEntry, zip_stream
+from cdds_shared.errors import NotFoundError
+from cdds_shared.messaging.messages import RecordType
+from cdds_shared.ports.documents import DocumentCollection
+from cdds_shared.runs.model import Artifact, utcnow
+from cdds_shared.runs.store import ARTIFACTS, RUNS
+
+__all__ = [
+    "ARTIFACT_SORTS",
+    "MAX_ZIP_FILES",
+    "Download",
+    "delete_artifact",
+    "delete_artifacts",
+    "get_artifact",
+    "list_artifacts",
+    "load_artifact",
+    "open_download",
+    "open_zip",
+    "remove_artifact",
+]
+
+ARTIFACT_SORTS = {"created": "created_at", "size": "size", "name": "name", "expires": "expires_at"}
+MAX_ZIP_FILES = 100
+CONTENT_TYPE = "application/pkcs7-mime"
+Order = Literal["asc", "desc"]
+
+
+@dataclass
+class Download:
+    """What to answer: ``status`` 200, 206, 304 or 416, the headers, and the body (200/206)."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: AsyncIterator[bytes] | None = None
+
+
+def _artifacts(deps: GatewayDeps) -> DocumentCollection:
+    return deps.documents.collection(ARTIFACTS)
+
+
+def _disposition(name: str) -> str:
+    safe = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    return f'attachment; filename="{safe}"'
+
+
+async def _hidden_runs(deps: GatewayDeps, where: Mapping[str, Any]) -> list[str]:
+    """Runs deleted while they were going, recently enough that a file sealed just before the
+    cancellation may have been recorded after the deletion removed the others: their files are
+    treated as deleted too."""
+    since = utcnow() - timedelta(seconds=deps.settings.retention.seconds)
+    found = deps.documents.collection(RUNS).find(
+        {**where, "status": "cancelled", "deleted_at": {"$gte": since}}
+    )
+    return [d["_id"] async for d in found]
+
+
+async def remove_artifact(deps: GatewayDeps, artifact: Artifact, now: datetime) -> None:
+    """Delete the object, then mark the document (a failure in between leaves it retryable)."""
+    await deps.objects.delete(artifact.object_key)
+    await _artifacts(deps).update({"_id": artifact.id}, {"status": "deleted", "deleted_at": now})
+
+
+async def load_artifact(deps: GatewayDeps, principal: Principal, artifact_id: str) -> Artifact:
+    where = scope(principal)
+    doc = await _artifacts(deps).find_one({**where, "_id": artifact_id})
+    if doc is None:
+        raise not_found("artifact", artifact_id)
+    artifact = Artifact.model_validate(doc)
+    if artifact.status == "available" and artifact.run_id in await _hidden_runs(deps, where):
+        await remove_artifact(deps, artifact, utcnow())  # finish the run's deletion
+        artifact = artifact.model_copy(update={"status": "deleted"})
+    return artifact
+
+
+async def list_artifacts(
+    deps: GatewayDeps,
+    principal: Principal,
+    *,
+    run_id: str | None = None,
+    type: RecordType | None = None,
+    owner: str | None = None,
+    sort: str = "created",
+    order: Order = "desc",
+    limit: int = 100,
+    offset: int = 0,
+) -> Page[ArtifactView]:
+    """The caller's files still available (an admin: the tenant's, or ``owner``'s)."""
+    if sort not in ARTIFACT_SORTS:
+        raise invalid(f"sort: one of {', '.join(ARTIFACT_SORTS)}")
+    now = utcnow()
+    base = scope(principal, owner)
+    where: dict[str, Any] = {**base, "status": "available", "expires_at": {"$gt": now}}
+    if type is not None:
+        where["record_type"] = type
+    hidden = await _hidden_runs(deps, base)
+    if run_id is not None:
+        where["run_id"] = run_id if run_id not in hidden else {"$in": []}
+    elif hidden:
+        where["run_id"] = {"$nin": hidden}
+    direction = 1 if order == "asc" else -1
+    found = _artifacts(deps).find(
+        where, sort=[(ARTIFACT_SORTS[sort], direction), ("_id", 1)], limit=limit, skip=offset
+    )
+    items = [ArtifactView.of(Artifact.model_validate(d), now) async for d in found]
+    total = await _artifacts(deps).count(where)
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+async def get_artifact(deps: GatewayDeps, principal: Principal, artifact_id: str) -> ArtifactView:
+    """Its details, also once expired or deleted (``status`` says which)."""
+    return ArtifactView.of(await load_artifact(deps, principal, artifact_id), utcnow())
+
+
+def _refuse_gone(artifact: Artifact, now: datetime, prefix: str = "") -> None:
+    state = artifact_state(artifact, now)
+    if state == "expired":
+        expired = f"{artifact.expires_at:%Y-%m-%d %H:%M} UTC"
+        raise gone(f"{prefix}this file expired on {expired} and was deleted")
+    if state == "deleted":
+        raise gone(f"{prefix}this file was deleted")
+
+
+async def open_download(
+    deps: GatewayDeps,
+    principal: Principal,
+    artifact_id: str,
+    *,
+    range_header: str | None = None,
+    if_none_match: str | None = None,
+    if_range: str | None = None,
+    client: str | None = None,
+) -> Download:
+    """The file's bytes (all, or the one ``Range``), or 304 when the client has it."""
+    artifact = await load_artifact(deps, principal, artifact_id)
+    _refuse_gone(artifact, utcnow())
+    etag = f'"{artifact.sha256}"'
+    headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, no-cache"}
+    if etag_matches(if_none_match, etag):
+        return Download(304, headers)
+    try:
+        wanted = (
+            parse_range(range_header, artifact.size) if if_range_allows(if_range, etag) else None
+        )
+    except Unsatisfiable:
+        return Download(416, {**headers, "Content-Range": f"bytes */{artifact.size}"})
+    offset, length = (wanted.start, wanted.length) if wanted else (0, artifact.size)
+    body = await _primed(
+        deps.objects.open_stream(artifact.object_key, offset=offset, length=length)
+    )
+    headers |= {
+        "Content-Type": CONTENT_TYPE,
+        "Content-Length": str(length),
+        "Content-Disposition": _disposition(artifact.name),
+    }
+    if wanted is not None:
+        headers["Content-Range"] = wanted.content_range(artifact.size)
+    detail: dict[str, Any] = {"bytes": length, "name": artifact.name}
+    if wanted is not None:
+        detail["range"] = wanted.content_range(artifact.size)
+    await record(deps, principal, "artifact.download", artifact.id, client=client, **detail)
+    return Download(206 if wanted else 200, headers, body)
+
+
+async def _primed(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Read the first chunk now, so a missing object is a 410 rather than a broken response."""
+    try:
+        first = await anext(stream)
+    except NotFoundError:
+        await stream.aclose()  # type: ignore[attr-defined]
+        raise gone("this file is no longer stored") from None
+    except StopAsyncIteration:
+        first = b""
+
+    async def chained() -> AsyncIterator[bytes]:
+        async with aclosing(stream):  # type: ignore[type-var]
+            yield first
+            async for chunk in stream:
+                yield chunk
+
+    return chained()
+
+
+async def delete_artifact(
+    deps: GatewayDeps, principal: Principal, artifact_id: str, *, client: str | None = None
+) -> None:
+    """Delete it now (also if expired and not yet removed); deleting it again does nothing."""
+    artifact = await load_artifact(deps, principal, artifact_id)
+    if artifact.status == "deleted":
+        return
+    await remove_artifact(deps, artifact, utcnow())
+    await record(deps, principal, "artifact.delete", artifact.id, client=client, name=artifact.name)
+
+
+async def delete_artifacts(
+    deps: GatewayDeps,
+    principal: Principal,
+    artifact_ids: Sequence[str],
+    *,
+    client: str | None = None,
+) -> int:
+    """Delete up to ``MAX_ZIP_FILES`` files; all or none (404 if one is unknown). The number
+    deleted now (files deleted before are left as they are)."""
+    ids = list(dict.fromkeys(artifact_ids))
+    if not 1 <= len(ids) <= MAX_ZIP_FILES:
+        raise invalid(f"ids: between 1 and {MAX_ZIP_FILES} artifact ids")
+    artifacts = [await load_artifact(deps, principal, i) for i in ids]
+    deleted = 0
+    for artifact in artifacts:
+        if artifact.status != "deleted":
+            await remove_artifact(deps, artifact, utcnow())
+            await record(
+                deps, principal, "artifact.delete", artifact.id, client=client, name=artifact.name
+            )
+            deleted += 1
+    return deleted
+
+
+async def open_zip(
+    deps: GatewayDeps,
+    principal: Principal,
+    artifact_ids: Sequence[str],
+    *,
+    client: str | None = None,
+) -> Download:
+    """Up to ``MAX_ZIP_FILES`` files as one ZIP stream (stored, not recompressed). Refused as a
+    whole if one of them is unknown (404) or gone (410), so the archive is never partial."""
+    ids = list(dict.fromkeys(artifact_ids))
+    if not 1 <= len(ids) <= MAX_ZIP_FILES:
+        raise invalid(f"ids: between 1 and {MAX_ZIP_FILES} artifact ids")
+    artifacts = [await load_artifact(deps, principal, i) for i in ids]
+    now = utcnow()
+    for artifact in artifacts:
+        _refuse_gone(artifact, now, f"{artifact.name}: ")
+        try:
+            await deps.objects.stat(artifact.object_key)
+        except NotFoundError:
+            raise gone(f"{artifact.name}: this file is no longer stored") from None
+
+    def entry(a: Artifact) -> ZipEntry:
+        return ZipEntry(
+            a.name, a.size, a.created_at, lambda: deps.objects.open_stream(a.object_key)
+        )
+
+    for artifact in artifacts:
+        await record(
+            deps, principal, "artifact.download", artifact.id, client=client, bytes=artifact.size,
+            name=artifact.name, via="zip",
+        )  # fmt: skip
+    name = f"cdds-{len(artifacts)}-files-{now:%Y%m%dT%H%M%SZ}.zip"
+    headers = {"Content-Type": "application/zip", "Content-Disposition": _disposition(name)}
+    return Download(200, headers, zip_stream([entry(a) for a in artifacts]))

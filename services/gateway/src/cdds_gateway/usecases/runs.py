@@ -1,0 +1,155 @@
+"""History: runs with their progress, details, manifest, deletion and cloning (DESIGN §1.4).
+
+A run belongs to its owner (whose certificate seals it); an admin sees the tenant's. A deleted
+run is cancelled first if it is still going, its files are deleted, and it leaves History (the
+document stays, marked ``deleted_at``, for the audit trail and for the workers that may still
+hold its messages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from cdds_gateway.deps import GatewayDeps
+from cdds_gateway.principal import Principal
+from cdds_gateway.usecases.artifacts import remove_artifact
+from cdds_gateway.usecases.audit import record
+from cdds_gateway.usecases.errors import invalid, not_finished, not_found
+from cdds_gateway.usecases.scope import scope
+from cdds_gateway.usecases.views import Page, RunView
+from cdds_shared.messaging.messages import RecordType
+from cdds_shared.ports.documents import DocumentCollection
+from cdds_shared.runs.lifecycle import remove_staging
+from cdds_shared.runs.manifest import build_manifest
+from cdds_shared.runs.model import ACTIVE, Run, RunStatus, utcnow
+from cdds_shared.runs.store import RUNS
+
+__all__ = [
+    "RUN_SORTS",
+    "delete_run",
+    "get_run",
+    "list_runs",
+    "load_run",
+    "run_manifest",
+    "run_views",
+]
+
+RUN_SORTS = ("requested_at", "started_at", "finished_at", "status")
+Order = Literal["asc", "desc"]
+LIVE = {"deleted_at": None}
+
+
+def _runs(deps: GatewayDeps) -> DocumentCollection:
+    return deps.documents.collection(RUNS)
+
+
+async def run_views(
+    deps: GatewayDeps,
+    where: Mapping[str, Any],
+    run_ids: Sequence[str],
+    titles: Mapping[str, str] | None = None,
+) -> list[RunView]:
+    """Views of the runs of ``run_ids`` within ``where`` (in that order; deleted ones left out),
+    with progress and files; job titles from ``titles`` or looked up."""
+    if not run_ids:
+        return []
+    found = _runs(deps).find({**where, **LIVE, "_id": {"$in": list(run_ids)}})
+    runs = {d["_id"]: Run.model_validate(d) async for d in found}
+    ordered = [runs[i] for i in run_ids if i in runs]
+    return await _views(deps, ordered, titles)
+
+
+async def _views(
+    deps: GatewayDeps, runs: Sequence[Run], titles: Mapping[str, str] | None = None
+) -> list[RunView]:
+    job_ids = {r.job_id for r in runs if r.job_id}
+    known = dict(titles or {})
+    known |= await deps.jobs.titles(job_ids - known.keys())
+    now = utcnow()
+    views = []
+    for run in runs:
+        progress = await deps.runs.progress(run, now)
+        artifacts = await deps.runs.artifacts(run.id)
+        title = known.get(run.job_id) if run.job_id else None
+        views.append(RunView.of(run, progress, artifacts, title))
+    return views
+
+
+async def load_run(deps: GatewayDeps, principal: Principal, run_id: str) -> Run:
+    doc = await _runs(deps).find_one({**scope(principal), **LIVE, "_id": run_id})
+    if doc is None:
+        raise not_found("run", run_id)
+    return Run.model_validate(doc)
+
+
+async def list_runs(
+    deps: GatewayDeps,
+    principal: Principal,
+    *,
+    status: Sequence[RunStatus] = (),
+    type: RecordType | None = None,
+    job_id: str | None = None,
+    owner: str | None = None,
+    sort: str = "requested_at",
+    order: Order = "desc",
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[RunView]:
+    """History: the caller's runs (an admin: the tenant's, or ``owner``'s), newest first."""
+    if sort not in RUN_SORTS:
+        raise invalid(f"sort: one of {', '.join(RUN_SORTS)}")
+    where: dict[str, Any] = {**scope(principal, owner), **LIVE}
+    if status:
+        where["status"] = {"$in": list(status)}
+    if type is not None:
+        where["record_type"] = type
+    if job_id is not None:
+        where["job_id"] = job_id
+    direction = 1 if order == "asc" else -1
+    found = _runs(deps).find(
+        where, sort=[(sort, direction), ("_id", direction)], limit=limit, skip=offset
+    )
+    runs = [Run.model_validate(d) async for d in found]
+    total = await _runs(deps).count(where)
+    return Page(items=await _views(deps, runs), total=total, limit=limit, offset=offset)
+
+
+async def get_run(deps: GatewayDeps, principal: Principal, run_id: str) -> RunView:
+    return (await _views(deps, [await load_run(deps, principal, run_id)]))[0]
+
+
+async def run_manifest(deps: GatewayDeps, principal: Principal, run_id: str) -> dict[str, Any]:
+    """The manifest (every file with size, records and SHA-256); 409 until the run finished."""
+    run = await load_run(deps, principal, run_id)
+    if run.status not in ("completed", "no_data"):
+        raise not_finished(f"run {run_id} is {run.status}: its manifest exists once it completed")
+    return build_manifest(run, await deps.runs.artifacts(run_id))
+
+
+async def delete_run(
+    deps: GatewayDeps, principal: Principal, run_id: str, *, client: str | None = None
+) -> None:
+    """Cancel it if it is still going, delete its files, and take it out of History."""
+    run = await load_run(deps, principal, run_id)
+    now = utcnow()
+    cancelled = False
+    if run.status in ACTIVE:
+        reason = f"cancelled: deleted by {principal.username}"
+        ended = await deps.runs.transition(
+            run.id, ACTIVE, "cancelled", error=reason, finished_at=now
+        )
+        cancelled = ended is not None
+    # Marked before its files go, so a file sealed meanwhile is already hidden (see
+    # ``deleted_runs``); a cancelled run's staged parts will never be sealed.
+    await _runs(deps).update({"_id": run.id}, {"deleted_at": now, "deleted_by": principal.username})
+    if cancelled:
+        await remove_staging(deps.objects, deps.settings.minio.staging_prefix, run.id)
+    removed = 0
+    for artifact in await deps.runs.artifacts(run.id):
+        if artifact.status != "deleted":
+            await remove_artifact(deps, artifact, now)
+            removed += 1
+    await record(
+        deps, principal, "run.delete", run.id, client=client, cancelled=cancelled, files=removed
+    )

@@ -1,0 +1,350 @@
+"""Retention you can prove (issue #5, DESIGN §6), on the real servers with a retention of a few
+seconds: every sealed file disappears within retention + sweep interval, whether its timer
+arrives, is purged, or finds MinIO down; several janitors delete each file once, audited once;
+the bucket's lifecycle backstop is in place."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import aio_pika
+import httpx
+import pytest
+
+from cdds_shared.audit import AuditEvent, AuditLog
+from cdds_shared.errors import NotFoundError
+from cdds_shared.messaging.messages import ArtifactExpired
+from cdds_shared.messaging.topology import EVENTS
+from cdds_shared.ports.objects import RETENTION_RULE_ID
+from cdds_shared.retention import STAGING_RULE_ID, lifecycle_days
+from cdds_shared.runs import Artifact, utcnow
+from cdds_tools.workers import WorkerProcess
+from tests.e2e.pipeline import Pipeline, Worker
+from tests.infra import free_port
+from tests.infra.isolation import rabbit_management
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+INTERACTIONS, CONTACTS = 300, 30
+RETENTION, SWEEP = 3, 1.0
+WORKER_ENV = {
+    "CDDS_RETENTION__SECONDS": str(RETENTION),
+    "CDDS_JANITOR__SWEEP_INTERVAL_SECONDS": str(SWEEP),
+}
+SPLIT = 64 * 1024  # a few files per run
+SLACK = 2.0
+"""Processing allowance on top of the bound (a sweep's own work, polling, a loaded machine)."""
+LAGS: dict[str, list[float]] = {}
+
+
+@pytest.fixture(scope="module")
+async def exporter(pipeline: Pipeline) -> Worker:
+    await pipeline.give_certificate("alice")
+    return pipeline.worker("exporter")
+
+
+@pytest.fixture
+async def encryptor(pipeline: Pipeline, exporter: Worker) -> AsyncIterator[Worker]:
+    worker = pipeline.worker("encryptor")
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="module")
+async def expired_events(pipeline: Pipeline) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
+    """A queue of ``ArtifactExpired``, bound the way an integrating system would bind it."""
+    connection = await aio_pika.connect(pipeline.settings.rabbit.url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(EVENTS.name, "topic", durable=True)
+        queue = await channel.declare_queue(f"test.expired.{uuid.uuid4().hex[:6]}", durable=True)
+        await queue.bind(exchange, ArtifactExpired.ROUTING_KEY)
+        yield queue
+
+
+def start_janitor(pipeline: Pipeline, **overrides: str) -> WorkerProcess:
+    """A janitor process on a known port (for ``/metrics``), stopped with the pipeline."""
+    log = pipeline.workdir / f"janitor-{uuid.uuid4().hex[:4]}.log"
+    worker = WorkerProcess("janitor", {**pipeline.env, **overrides}, log, port=free_port())
+    worker.start()
+    pipeline.workers[f"janitor-{uuid.uuid4().hex[:6]}"] = worker
+    return worker
+
+
+def metrics(worker: WorkerProcess) -> dict[str, float]:
+    text = httpx.get(f"http://127.0.0.1:{worker.port}/metrics", timeout=5).text
+    return {
+        name: float(value)
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+        for name, value in [line.rsplit(" ", 1)]
+    }
+
+
+async def sealed_run(pipeline: Pipeline, retention: int = RETENTION) -> tuple[str, list[Artifact]]:
+    """Export a run into several files and wait until every file's timer is parked (the
+    encryptor flags an artifact ``announced`` only after its timer is confirmed)."""
+    run_id = await pipeline.request("interaction", split=SPLIT)
+    run = await pipeline.finished(run_id, timeout=120)
+    assert run.status == "completed", run.error
+    artifacts = await pipeline.wait_until(
+        lambda: pipeline.runs.artifacts(run_id), lambda found: all(a.announced for a in found)
+    )
+    assert len(artifacts) >= 2
+    for a in artifacts:  # DESIGN §6.1: expires_at = sealed time + retention
+        assert a.expires_at - a.created_at == timedelta(seconds=retention)
+    return run_id, artifacts
+
+
+async def gone(pipeline: Pipeline, key: str) -> bool:
+    try:
+        await pipeline.objects.stat(key)
+    except NotFoundError:
+        return True
+    return False
+
+
+async def wait_all_gone(pipeline: Pipeline, artifacts: list[Artifact], deadline: float) -> None:
+    """Poll MinIO until no artifact's object is left; fail at ``deadline`` (monotonic)."""
+    left = {a.object_key for a in artifacts}
+    while left:
+        left = {key for key in left if not await gone(pipeline, key)}
+        if left and time.monotonic() > deadline:
+            raise AssertionError(f"still in MinIO after the bound: {sorted(left)}")
+        await asyncio.sleep(0.1)
+
+
+def deadline_of(artifacts: list[Artifact], bound: float) -> float:
+    """``bound`` seconds after the last expiry, on the monotonic clock."""
+    latest = max(a.expires_at for a in artifacts)
+    wall_left = (latest - utcnow()).total_seconds()
+    return time.monotonic() + max(0.0, wall_left) + bound
+
+
+async def expiry_audits(pipeline: Pipeline, artifacts: list[Artifact]) -> list[AuditEvent]:
+    audit = AuditLog(pipeline.documents)
+    events = []
+    for a in artifacts:
+        found = await audit.find(action="artifact.expire", target=a.id)
+        assert len(found) == 1, f"{a.id}: {len(found)} audit events"
+        events.extend(found)
+    return events
+
+
+async def assert_nothing_left(pipeline: Pipeline, run_id: str, artifacts: list[Artifact]) -> None:
+    """A scan of MinIO finds no object of the expired run; every artifact is marked deleted."""
+    left = [o.key async for o in pipeline.objects.list("") if run_id in o.key]
+    assert left == []
+    for a in await pipeline.runs.artifacts(run_id):
+        assert a.status == "deleted"
+    assert {a.id for a in await pipeline.runs.artifacts(run_id)} == {a.id for a in artifacts}
+
+
+async def expired_announcements(
+    queue: aio_pika.abc.AbstractQueue, artifacts: list[Artifact]
+) -> dict[str, int]:
+    """Count the ``ArtifactExpired`` of these artifacts that arrived (others stay queued)."""
+    wanted = {a.id: 0 for a in artifacts}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(wanted.values()):
+        message = await queue.get(fail=False)
+        if message is None:
+            await asyncio.sleep(0.1)
+            continue
+        event = ArtifactExpired.model_validate_json(message.body)
+        if event.artifact_id in wanted:
+            wanted[event.artifact_id] += 1
+            await message.ack()
+        else:
+            await message.reject(requeue=True)
+    await asyncio.sleep(0.5)  # a duplicate would arrive about now
+    while (message := await queue.get(fail=False)) is not None:
+        event = ArtifactExpired.model_validate_json(message.body)
+        wanted[event.artifact_id] = wanted.get(event.artifact_id, 0) + 1
+        await message.ack()
+    return {k: v for k, v in wanted.items() if k in {a.id for a in artifacts}}
+
+
+def record_lags(name: str, events: list[AuditEvent]) -> list[float]:
+    lags = sorted(float(e.detail["lag_seconds"]) for e in events)
+    LAGS[name] = lags
+    print(f"\n{name}: deletion lag (s) per artifact: {lags}")
+    return lags
+
+
+async def test_files_disappear_within_retention_plus_sweep_interval(
+    pipeline: Pipeline, encryptor: Worker, expired_events: aio_pika.abc.AbstractQueue
+) -> None:
+    janitor = start_janitor(pipeline)
+    run_id, artifacts = await sealed_run(pipeline)
+
+    await wait_all_gone(pipeline, artifacts, deadline_of(artifacts, SWEEP + SLACK))
+
+    events = await expiry_audits(pipeline, artifacts)
+    lags = record_lags("timers and sweep", events)
+    assert max(lags) <= SWEEP + SLACK
+    await assert_nothing_left(pipeline, run_id, artifacts)
+    assert set((await expired_announcements(expired_events, artifacts)).values()) == {1}
+    seen = metrics(janitor)
+    deleted = sum(v for k, v in seen.items() if k.startswith("cdds_janitor_deleted_total"))
+    assert deleted == len(artifacts)
+    assert seen["cdds_janitor_deletion_lag_seconds_count"] == len(artifacts)
+    assert seen["cdds_janitor_deletion_lag_seconds_max"] == pytest.approx(max(lags), abs=0.01)
+    assert seen["cdds_janitor_sweep_last_success_timestamp"] > time.time() - 10
+    janitor.stop()
+
+
+async def test_timers_alone_delete_on_time(pipeline: Pipeline, encryptor: Worker) -> None:
+    # A sweep only at start-up (before anything is due): every deletion comes from a timer.
+    janitor = start_janitor(pipeline, CDDS_JANITOR__SWEEP_INTERVAL_SECONDS="3600")
+    run_id, artifacts = await sealed_run(pipeline)
+
+    await wait_all_gone(pipeline, artifacts, deadline_of(artifacts, SLACK))
+
+    events = await expiry_audits(pipeline, artifacts)
+    assert {e.detail["trigger"] for e in events} == {"event"}
+    assert max(record_lags("timers only", events)) <= SLACK
+    await assert_nothing_left(pipeline, run_id, artifacts)
+    janitor.stop()
+
+
+async def test_the_sweep_deletes_everything_due_when_the_hold_queue_is_purged(
+    pipeline: Pipeline, exporter: Worker
+) -> None:
+    # Long enough a retention to purge every timer before the first one is due.
+    retention = 10
+    encryptor = pipeline.worker("encryptor", CDDS_RETENTION__SECONDS=str(retention))
+    janitor = start_janitor(pipeline, CDDS_RETENTION__SECONDS=str(retention))
+    try:
+        run_id, artifacts = await sealed_run(pipeline, retention)
+        connection = await aio_pika.connect(pipeline.settings.rabbit.url.get_secret_value())
+        async with connection:
+            channel = await connection.channel()
+            hold = await channel.get_queue(f"cdds.retention.hold.{retention}s", ensure=False)
+            purged = await hold.purge()
+        assert purged.message_count == len(artifacts), "a timer left before the purge"
+
+        await wait_all_gone(pipeline, artifacts, deadline_of(artifacts, SWEEP + SLACK))
+
+        events = await expiry_audits(pipeline, artifacts)
+        assert {e.detail["trigger"] for e in events} == {"sweep"}
+        assert max(record_lags("sweep only (timers purged)", events)) <= SWEEP + SLACK
+        await assert_nothing_left(pipeline, run_id, artifacts)
+    finally:
+        janitor.stop()
+        encryptor.stop()
+
+
+def minio_answers(pipeline: Pipeline) -> bool:
+    host, port = pipeline.stack.minio_endpoint.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+async def minio_down_through(pipeline: Pipeline, artifacts: list[Artifact]) -> datetime | None:
+    """Stop MinIO before the first file is due and keep it down until a sweep interval after
+    the last one. Returns when it was started again, or ``None`` if it came back meanwhile
+    (another test session on this machine starts the shared stack's servers it finds stopped)."""
+    stop, start = pipeline.stack.stop_server, pipeline.stack.start_server
+    assert stop is not None and start is not None, "this provider cannot stop MinIO"
+    await asyncio.to_thread(stop, "minio")
+    stayed_down = True
+    try:
+        assert utcnow() < min(a.expires_at for a in artifacts), "MinIO stopped too late"
+        until = max(a.expires_at for a in artifacts) + timedelta(seconds=2 * SWEEP)
+        while utcnow() < until:
+            stayed_down = stayed_down and not minio_answers(pipeline)
+            await asyncio.sleep(0.1)
+    finally:
+        restarted = utcnow()
+        await asyncio.to_thread(start, "minio")
+    return restarted if stayed_down else None
+
+
+async def test_nothing_survives_minio_being_down_at_the_due_time(
+    pipeline: Pipeline, exporter: Worker
+) -> None:
+    retention = 5  # room to stop MinIO before the first file is due
+    encryptor = pipeline.worker("encryptor", CDDS_RETENTION__SECONDS=str(retention))
+    janitor = start_janitor(pipeline)
+    try:
+        for _attempt in range(3):
+            run_id, artifacts = await sealed_run(pipeline, retention)
+            # Given MinIO down from before the due time to a sweep interval after it
+            restarted = await minio_down_through(pipeline, artifacts)
+            back = time.monotonic()
+            if restarted is not None:
+                break
+            print("MinIO was started by someone else meanwhile; the scenario is repeated")
+            await wait_all_gone(pipeline, artifacts, back + SWEEP + SLACK + 5)
+        else:
+            pytest.fail("MinIO kept being started by another session")
+
+        # Then once it is back, everything goes within a sweep interval
+        await wait_all_gone(pipeline, artifacts, back + SWEEP + SLACK)
+        recovered = time.monotonic() - back
+        events = await expiry_audits(pipeline, artifacts)
+        # And nothing was marked deleted while its object could not be deleted
+        assert min(e.at for e in events) >= restarted
+        print(f"\nall deleted {recovered:.1f} s after MinIO was back")
+        record_lags("MinIO down at the due time", events)
+        await assert_nothing_left(pipeline, run_id, artifacts)
+        assert metrics(janitor)['cdds_janitor_sweeps_total{result="failure"}'] >= 1
+    finally:
+        janitor.stop()
+        encryptor.stop()
+
+
+async def test_several_janitors_delete_each_file_once(
+    pipeline: Pipeline, encryptor: Worker, expired_events: aio_pika.abc.AbstractQueue
+) -> None:
+    janitors = [start_janitor(pipeline) for _ in range(3)]
+    try:
+        run_id, artifacts = await sealed_run(pipeline)
+
+        await wait_all_gone(pipeline, artifacts, deadline_of(artifacts, SWEEP + SLACK))
+
+        events = await expiry_audits(pipeline, artifacts)  # exactly one each
+        assert max(record_lags("three janitors", events)) <= SWEEP + SLACK
+        await assert_nothing_left(pipeline, run_id, artifacts)
+        assert set((await expired_announcements(expired_events, artifacts)).values()) == {1}
+        deleted = sum(
+            v
+            for janitor in janitors
+            for k, v in metrics(janitor).items()
+            if k.startswith("cdds_janitor_deleted_total")
+        )
+        assert deleted == len(artifacts)
+    finally:
+        for janitor in janitors:
+            janitor.stop()
+
+
+async def test_the_backstops_are_in_place_after_a_janitor_starts(pipeline: Pipeline) -> None:
+    janitor = start_janitor(pipeline)
+    try:
+        rules = {r.rule_id: r for r in await pipeline.objects.get_lifecycle()}
+        assert rules[RETENTION_RULE_ID].prefix == "artifacts/"
+        assert rules[RETENTION_RULE_ID].days == lifecycle_days(RETENTION) == 2
+        assert rules[STAGING_RULE_ID].prefix == pipeline.settings.minio.staging_prefix
+        assert rules[STAGING_RULE_ID].days == 1
+        assert metrics(janitor)["cdds_janitor_lifecycle_backstop_ok"] == 1
+
+        vhost = pipeline.settings.rabbit.url.get_secret_value().rsplit("/", 1)[1]
+        with rabbit_management(pipeline.stack) as api:
+            hold = api.get(f"/api/queues/{vhost}/cdds.retention.hold.{RETENTION}s").json()
+        assert hold["type"] == "quorum"
+        assert hold["arguments"]["x-message-ttl"] == RETENTION * 1000
+        assert hold["arguments"]["x-dead-letter-strategy"] == "at-least-once"
+        assert hold["arguments"]["x-overflow"] == "reject-publish"
+        assert hold["arguments"]["x-dead-letter-routing-key"] == "artifact.due"
+    finally:
+        janitor.stop()
