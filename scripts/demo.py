@@ -1,16 +1,14 @@
 """`make demo`: the stack is up, sample UCS data is loaded, every service answers its readiness
-check, and an export runs end to end through the real exporter and encryptor: a user with a
-certificate, a run requested over RabbitMQ, the sealed files downloaded from MinIO, decrypted with
-`cdds decrypt` and the user's key, and every record compared with the UCS source. Exit status 0
-only if all of that holds.
-
-Signing in and requesting the export through the gateway's pages arrive with issue #4.
+check, and the main job runs end to end through the gateway: a tenant and a user (``cdds-admin``),
+sign-in, the user's certificate uploaded, a job that runs now, its progress followed, the sealed
+files downloaded through the gateway, decrypted with ``cdds decrypt`` and the user's key, and every
+record compared with the UCS source. Exit status 0 only if all of that holds. It ends by printing
+where to sign in to the web pages.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
@@ -18,18 +16,11 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
+import httpx
 from cryptography import x509
 
-from cdds_shared.adapters.minio_store import MinioObjectStore
-from cdds_shared.adapters.mongo import MongoDocumentStore
-from cdds_shared.certificates import CertificateRecord, CertificateStore
-from cdds_shared.errors import NotFoundError
-from cdds_shared.messaging import make_broker, publish
-from cdds_shared.messaging.messages import RunRequested
-from cdds_shared.runs import FINISHED, RunStore
 from cdds_shared.settings import load_settings
 from cdds_shared.ucs.query import UcsQuery
 from cdds_shared.ucs.seed import seed
@@ -49,93 +40,136 @@ def readiness(url: str) -> tuple[int, dict[str, object]]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"  # a local demo account, printed for you
+
+
+def _admin(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    admin = str(Path(sys.executable).parent / "cdds-admin")
+    return subprocess.run([admin, *args], input=stdin, capture_output=True, text=True, check=False)
+
+
+def ensure_demo_user() -> None:
+    """The demo tenant (UCS tenant 9001) and an exporter, made with ``cdds-admin`` once."""
+    tenants = json.loads(_admin("tenant", "list").stdout or "{}").get("tenants", [])
+    if not any(t.get("tenant") == "demo" for t in tenants):
+        made = _admin("tenant", "create", "demo", "--ucs-tenant-id", str(DEMO_TENANT))
+        if made.returncode:
+            raise SystemExit(f"demo: cdds-admin tenant create failed: {made.stderr.strip()}")
+    users = json.loads(_admin("user", "list", "--tenant", "demo").stdout or "{}").get("users", [])
+    if not any(u.get("username") == DEMO_USER for u in users):
+        made = _admin(
+            "user",
+            "create",
+            DEMO_USER,
+            "--tenant",
+            "demo",
+            "--role",
+            "exporter",
+            "--password-stdin",
+            stdin=DEMO_PASSWORD + "\n",
+        )
+        if made.returncode:
+            raise SystemExit(f"demo: cdds-admin user create failed: {made.stderr.strip()}")
+
+
 async def export_and_verify(config: StackConfig, workdir: Path) -> bool:
+    """Through the gateway, as a user would: sign in, upload the certificate, create a job that
+    runs now, follow it, download its files, decrypt them with ``cdds decrypt``, compare."""
     os.environ.update(config.env())
     settings = load_settings()
     workdir.mkdir(parents=True, exist_ok=True)
-    key_path, cert = _identity(workdir)
-    documents = MongoDocumentStore(settings.mongo)
-    await documents.connect()
-    objects = MinioObjectStore(settings.minio)
-    broker = make_broker(settings.rabbit)
-    await broker.connect()
-    try:
-        await CertificateStore(documents).put(CertificateRecord.of("demo", cert))
-        print(f"   user demo has a certificate ({key_path.parent / 'demo-cert.pem'})")
-        runs = RunStore(documents)
-        run_id = uuid.uuid4().hex[:24]
-        await publish(
-            broker,
-            RunRequested(
-                correlation_id=run_id,
-                run_id=run_id,
-                tenant="demo",
-                ucs_tenant_id=DEMO_TENANT,
-                owner="demo",
-                record_type="interaction",
-                split_size_bytes=4 << 20,
-            ),
+    key_path, _ = _identity(workdir)
+    ensure_demo_user()
+    base = config.env()["CDDS_GATEWAY__URL"]
+    async with httpx.AsyncClient(base_url=base, timeout=60) as api:
+        signed = await api.post(
+            "/api/v1/session", json={"username": DEMO_USER, "password": DEMO_PASSWORD}
         )
-        run = None
+        signed.raise_for_status()
+        api.cookies.clear()  # from here on the bearer token, as a CLI would
+        api.headers["Authorization"] = f"Bearer {signed.json()['token']}"
+        print(f"   signed in as {DEMO_USER} (tenant demo) through {base}")
+        cert = await api.put(
+            "/api/v1/me/certificate", content=(workdir / "demo-cert.pem").read_bytes()
+        )
+        cert.raise_for_status()
+        print(
+            f"   certificate uploaded: {cert.json()['subject']}, SHA-256 {cert.json()['sha256'][:16]}…"
+        )
+        job = await api.post(
+            "/api/v1/jobs",
+            json={
+                "title": "Demo: all interactions",
+                "type": "interaction",
+                "split_size_bytes": 4 << 20,
+                "run_now": True,
+            },
+        )
+        job.raise_for_status()
+        run_id = job.json()["run_id"]
+        print(f"   job {job.json()['id']} created; run {run_id} started")
+        run: dict[str, object] = {}
         for _ in range(1200):
-            with contextlib.suppress(NotFoundError):
-                run = await runs.get(run_id)
-            if run is not None and run.status in FINISHED:
+            run = (await api.get(f"/api/v1/runs/{run_id}")).json()
+            if run.get("status") not in ("queued", "running"):
                 break
             await asyncio.sleep(0.1)
-        if run is None or run.status != "completed":
-            print(f"   run {run_id}: {run.status if run else 'never started'} {run and run.error}")
+        if run.get("status") != "completed":
+            print(f"   run {run_id}: {run.get('status')} {run.get('error') or ''}")
             return False
-        artifacts = await runs.artifacts(run_id)
-        print(f"   run {run_id} completed: {len(artifacts)} sealed files")
+        listed = (await api.get("/api/v1/artifacts", params={"run_id": run_id})).json()
+        artifacts = listed["items"] if isinstance(listed, dict) else listed
+        print(f"   run completed: {len(artifacts)} sealed file(s)")
         out = workdir / run_id
         out.mkdir(exist_ok=True)
         for artifact in artifacts:
-            sealed = out / artifact.name
-            with sealed.open("wb") as file:
-                async for chunk in objects.open_stream(artifact.object_key):
-                    file.write(chunk)
-            assert hashlib.sha256(sealed.read_bytes()).hexdigest() == artifact.sha256
-        decrypt = [
-            str(Path(sys.executable).parent / "cdds"),
-            "decrypt",
-            "--key",
-            str(key_path),
-            "--out",
-            str(out),
-            "--unzip",
-            *(str(out / a.name) for a in artifacts),
-        ]
-        await asyncio.to_thread(subprocess.run, decrypt, check=True, stdout=subprocess.DEVNULL)
-        exported: dict[str, dict[str, bytes]] = {"records": {}, "attachments": {}}
-        members = {
-            "records": f"Interaction-{run_id}.jsonl",
-            "attachments": f"Interaction-Attachment-{run_id}.jsonl",
-        }
-        for kind, name in members.items():
-            for member in sorted(out.glob(f"*/{name}")):
-                for line in member.read_bytes().splitlines():
-                    exported[kind][json.loads(line)["id"]] = line
-        source = PostgresUcsSource(settings.ucs.dsn.get_secret_value())
-        query = UcsQuery(DEMO_TENANT, "interaction")
-        expected: dict[str, dict[str, bytes]] = {"records": {}, "attachments": {}}
-        async for line in source.stream(query):
-            expected["records"][json.loads(line)["id"]] = line
-        async for line in source.stream_attachments(query):
-            expected["attachments"][json.loads(line)["id"]] = line
-        await source.close()
-        same = exported == expected
-        print(
-            f"   decrypted with cdds decrypt into {out}: {len(exported['records'])} interactions "
-            f"and {len(exported['attachments'])} attachments, "
-            f"{'identical to' if same else 'DIFFERENT from'} the "
-            f"{len(expected['records'])} and {len(expected['attachments'])} in UCS"
-        )
-        return same
-    finally:
-        await objects.close()
-        await documents.close()
-        await broker.stop()
+            sealed = out / artifact["name"]
+            async with api.stream("GET", f"/api/v1/artifacts/{artifact['id']}/content") as got:
+                got.raise_for_status()
+                with sealed.open("wb") as file:
+                    async for chunk in got.aiter_bytes():
+                        file.write(chunk)
+            assert hashlib.sha256(sealed.read_bytes()).hexdigest() == artifact["sha256"]
+    decrypt = [
+        str(Path(sys.executable).parent / "cdds"),
+        "decrypt",
+        "--key",
+        str(key_path),
+        "--out",
+        str(out),
+        "--unzip",
+        *(str(out / a["name"]) for a in artifacts),
+    ]
+    await asyncio.to_thread(subprocess.run, decrypt, check=True, stdout=subprocess.DEVNULL)
+    return await _compare(settings.ucs.dsn.get_secret_value(), run_id, out)
+
+
+async def _compare(dsn: str, run_id: str, out: Path) -> bool:
+    exported: dict[str, dict[str, bytes]] = {"records": {}, "attachments": {}}
+    members = {
+        "records": f"Interaction-{run_id}.jsonl",
+        "attachments": f"Interaction-Attachment-{run_id}.jsonl",
+    }
+    for kind, name in members.items():
+        for member in sorted(out.glob(f"*/{name}")):
+            for line in member.read_bytes().splitlines():
+                exported[kind][json.loads(line)["id"]] = line
+    source = PostgresUcsSource(dsn)
+    query = UcsQuery(DEMO_TENANT, "interaction")
+    expected: dict[str, dict[str, bytes]] = {"records": {}, "attachments": {}}
+    async for line in source.stream(query):
+        expected["records"][json.loads(line)["id"]] = line
+    async for line in source.stream_attachments(query):
+        expected["attachments"][json.loads(line)["id"]] = line
+    await source.close()
+    same = exported == expected
+    print(
+        f"   downloaded and decrypted with cdds decrypt into {out}: "
+        f"{len(exported['records'])} interactions and {len(exported['attachments'])} attachments, "
+        f"{'identical to' if same else 'DIFFERENT from'} the "
+        f"{len(expected['records'])} and {len(expected['attachments'])} in UCS"
+    )
+    return same
 
 
 def _identity(directory: Path) -> tuple[Path, x509.Certificate]:
@@ -177,10 +211,12 @@ def main() -> int:
         print(f"   {name:10} {status} {json.dumps(body.get('checks', body))}")
         ok &= status == 200
 
-    print("4. an export, end to end")
+    print("4. an export through the gateway, end to end")
     ok &= asyncio.run(export_and_verify(config, Path(config.local) / "demo"))
 
-    print(f"\nGateway: {config.env()['CDDS_GATEWAY__URL']}  (sign-in pages arrive with issue #4)")
+    print(
+        f"\nSign in at {config.env()['CDDS_GATEWAY__URL']}/login as {DEMO_USER} / {DEMO_PASSWORD}"
+    )
     print(f"Settings for your shell: source {stack.write_env()}")
     print("demo: OK" if ok else "demo: FAILED — see `make status` and .local/log/")
     return 0 if ok else 1

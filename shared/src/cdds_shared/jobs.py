@@ -6,6 +6,9 @@ anchored at 00:00 UTC, daily or weekly at ``HH:MM`` UTC). All moments are UTC; t
 
 The scheduler claims due jobs with a conditional ``find_one_and_update`` (a lease in
 ``claimed_at``/``claimed_by``), so any number of gateway replicas start each occurrence once.
+
+One module (longer than most) on purpose: the model, its pure schedule arithmetic and its store
+change together, and the workers never import it.
 """
 
 from __future__ import annotations
