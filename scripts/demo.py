@@ -93,9 +93,8 @@ async def export_and_verify(config: StackConfig, workdir: Path) -> bool:
             "/api/v1/me/certificate", content=(workdir / "demo-cert.pem").read_bytes()
         )
         cert.raise_for_status()
-        print(
-            f"   certificate uploaded: {cert.json()['subject']}, SHA-256 {cert.json()['sha256'][:16]}…"
-        )
+        details = cert.json()
+        print(f"   certificate uploaded: {details['subject']}, SHA-256 {details['sha256'][:16]}…")
         job = await api.post(
             "/api/v1/jobs",
             json={
