@@ -18,6 +18,7 @@ import pytest
 
 from cdds_shared.audit import AuditEvent, AuditLog
 from cdds_shared.errors import NotFoundError
+from cdds_shared.identity import IdentityStore
 from cdds_shared.messaging.messages import ArtifactExpired
 from cdds_shared.messaging.topology import EVENTS
 from cdds_shared.ports.objects import RETENTION_RULE_ID
@@ -39,7 +40,6 @@ WORKER_ENV = {
 SPLIT = 64 * 1024  # a few files per run
 SLACK = 2.0
 """Processing allowance on top of the bound (a sweep's own work, polling, a loaded machine)."""
-LAGS: dict[str, list[float]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,6 @@ async def expired_announcements(
 
 def record_lags(name: str, events: list[AuditEvent]) -> list[float]:
     lags = sorted(float(e.detail["lag_seconds"]) for e in events)
-    LAGS[name] = lags
     print(f"\n{name}: deletion lag (s) per artifact: {lags}")
     return lags
 
@@ -348,3 +347,32 @@ async def test_the_backstops_are_in_place_after_a_janitor_starts(pipeline: Pipel
         assert hold["arguments"]["x-dead-letter-routing-key"] == "artifact.due"
     finally:
         janitor.stop()
+
+
+async def test_the_api_answers_410_for_an_expired_file_and_it_is_gone(
+    pipeline: Pipeline, encryptor: Worker
+) -> None:
+    # Given a user of the gateway whose export was sealed (retention of a few seconds)
+    start_janitor(pipeline)
+    gateway = pipeline.worker("gateway")
+    identity = IdentityStore(pipeline.documents)
+    tenant = await identity.create_tenant("acme", pipeline.tenant_id + 1)
+    user = await identity.create_user("rita", tenant.name, ["exporter"], "rita's long password")
+    await pipeline.give_certificate(user.id)
+    run_id = await pipeline.request("interaction", owner=user.id, split=SPLIT)
+    assert (await pipeline.finished(run_id, timeout=120)).status == "completed"
+    artifacts = await pipeline.runs.artifacts(run_id)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.bound_port}") as api:
+        signed = await api.post(
+            "/api/v1/session", json={"username": "rita", "password": "rita's long password"}
+        )
+        api.headers["Authorization"] = f"Bearer {signed.json()['token']}"
+        api.cookies.clear()
+        # When retention + sweep interval have passed
+        await wait_all_gone(pipeline, artifacts, deadline_of(artifacts, SWEEP + SLACK))
+        # Then every file answers 410 Gone, and none is left in MinIO
+        for a in artifacts:
+            content = await api.get(f"/api/v1/artifacts/{a.id}/content")
+            assert content.status_code == 410, content.text
+            assert content.json()["error"] == "gone"
+    await assert_nothing_left(pipeline, run_id, artifacts)

@@ -15,6 +15,7 @@ from faststream.specification import AsyncAPI
 
 from cdds_encryptor.app import register as register_encryptor
 from cdds_exporter.app import register as register_exporter
+from cdds_janitor.app import register as register_janitor
 from cdds_shared.messaging.messages import (
     ArtifactExpired,
     ExportPartition,
@@ -44,6 +45,7 @@ def create_app() -> FastStream:
     broker = RabbitBroker("amqp://cdds.example:5672/", description="CDDS message broker")
     register_exporter(broker, settings)
     register_encryptor(broker, settings)
+    register_janitor(broker, settings)
     for message, description in PUBLISHED.items():
         broker.publisher(
             exchange=EVENTS,
