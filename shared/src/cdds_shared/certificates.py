@@ -1,7 +1,8 @@
 """Users' certificates on file (MongoDB ``certificates``, one document per user).
 
-The gateway validates and stores them (issue #4); the encryptor is the only worker that reads
-them, at sealing time, so a certificate replaced or expired during a run is noticed.
+The gateway validates and stores them; the encryptor reads them at sealing time (a certificate
+removed or expired during a run fails it), and the exporter reads the public certificate when it
+plans a run, to size the CMS envelope (docs/pipeline.md).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
@@ -34,6 +35,21 @@ from cdds_shared.settings import Settings
 __all__ = ["create_app"]
 
 DEPENDENCIES = ("rabbitmq", "mongodb", "minio")
+
+
+SESSION_PURGE_SECONDS = 3600.0
+
+
+async def purge_sessions(deps: GatewayDeps, log: Any) -> None:
+    """Expired sessions are deleted hourly (FerretDB has no TTL indexes)."""
+    while True:
+        try:
+            purged = await deps.identity.purge_expired_sessions()
+            if purged:
+                log.info("expired sessions purged", sessions=purged)
+        except Exception as exc:  # a dependency outage must not end the loop
+            log.warning("session purge failed", error=str(exc))
+        await asyncio.sleep(SESSION_PURGE_SECONDS)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -73,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.deps = deps
     app.state.background = background  # long-running loops (e.g. the job scheduler) add here
     scheduler.install(app)
+    background.append(partial(purge_sessions, deps, log))
     install_error_handlers(app)
     install_pages(app)
     for router in (*API_ROUTERS, *WEB_ROUTERS):
