@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from pydantic import SecretStr
 
+from cdds_shared.adapters.mongo import MongoDocumentStore
+from cdds_shared.settings import MongoSettings
 from tests.infra import StackInfo, provide_stack
 
 
@@ -33,3 +36,20 @@ def stack() -> Iterator[StackInfo]:
 def unique() -> str:
     """A short random suffix for names that must not collide between tests or runs."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="module")
+async def documents(
+    stack: StackInfo, request: pytest.FixtureRequest
+) -> AsyncIterator[MongoDocumentStore]:
+    """A MongoDB database of the test module's own on the stack's server, dropped afterwards."""
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:20]
+    settings = MongoSettings(
+        url=SecretStr(stack.mongo_url), database=f"cdds_test_{module}_{uuid.uuid4().hex[:10]}"
+    )
+    async with MongoDocumentStore(settings) as store:
+        await store.ping()
+        try:
+            yield store
+        finally:
+            await store.drop_database()

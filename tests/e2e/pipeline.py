@@ -157,27 +157,9 @@ class Pipeline:
             paths.append(path)
         return paths
 
-    def openssl_decrypt(self, sealed: Path) -> Path:
-        out = sealed.with_suffix("")  # .zip.p7m -> .zip
-        subprocess.run(
-            [
-                "openssl",
-                "cms",
-                "-decrypt",
-                "-binary",
-                "-inform",
-                "DER",
-                "-in",
-                str(sealed),
-                "-inkey",
-                str(self.key_path),
-                "-out",
-                str(out),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        return out
+    def openssl_decrypt(self, sealed: Path, key: Path | None = None) -> Path:
+        """``openssl cms -decrypt`` into ``<name>.zip`` beside it (fails on a non-zero exit)."""
+        return openssl_decrypt(sealed, key or self.key_path)
 
     async def exported_records(self, run_id: str, directory: Path) -> dict[str, list[bytes]]:
         """Every JSON line of every member of every part, decrypted with ``openssl cms``."""
@@ -201,6 +183,26 @@ class Pipeline:
         finally:
             await source.close()
         return records, attachments
+
+
+def openssl_decrypt(sealed: Path, key: Path) -> Path:
+    out = sealed.with_suffix("")  # .zip.p7m -> .zip
+    command = [
+        "openssl",
+        "cms",
+        "-decrypt",
+        "-binary",
+        "-inform",
+        "DER",
+        "-in",
+        str(sealed),
+        "-inkey",
+        str(key),
+        "-out",
+        str(out),
+    ]
+    subprocess.run(command, check=True, capture_output=True)
+    return out
 
 
 def by_id(lines: Iterable[bytes]) -> dict[str, dict[str, Any]]:

@@ -6,7 +6,6 @@ completion, a download decrypted with OpenSSL, log-out. Screenshots of each page
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from cdds_shared.identity import IdentityStore
 from cdds_tools.identity import make_identity
-from tests.e2e.pipeline import Pipeline, Worker
+from tests.e2e.pipeline import Pipeline, Worker, openssl_decrypt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -197,25 +196,7 @@ def test_export_from_sign_in_to_download(
     while not sealed.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert sealed.exists(), f"{name} was not downloaded: {list(downloads.iterdir())}"
-    opened = downloads / name.removesuffix(".p7m")
-    subprocess.run(
-        [
-            "openssl",
-            "cms",
-            "-decrypt",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            str(sealed),
-            "-inkey",
-            str(key_path),
-            "-out",
-            str(opened),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    opened = openssl_decrypt(sealed, key_path)
     with zipfile.ZipFile(opened) as archive:
         assert any(n.startswith("Interaction-") for n in archive.namelist())
         assert archive.testzip() is None

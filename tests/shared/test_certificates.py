@@ -4,7 +4,6 @@ owner; ``usable_certificate`` says precisely why an export cannot be sealed."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +12,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
-from pydantic import SecretStr
 
 from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.certificates import (
@@ -24,23 +22,8 @@ from cdds_shared.certificates import (
     usable_certificate,
 )
 from cdds_shared.errors import PermanentError
-from cdds_shared.settings import MongoSettings
-from tests.infra import StackInfo
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def documents(stack: StackInfo) -> AsyncIterator[MongoDocumentStore]:
-    settings = MongoSettings(
-        url=SecretStr(stack.mongo_url), database=f"cdds_test_certs_{uuid.uuid4().hex[:10]}"
-    )
-    async with MongoDocumentStore(settings) as store:
-        await store.ping()
-        try:
-            yield store
-        finally:
-            await store.drop_database()
 
 
 @pytest.fixture

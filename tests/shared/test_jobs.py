@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.jobs import (
@@ -26,8 +25,6 @@ from cdds_shared.jobs import (
 )
 from cdds_shared.messaging.messages import Timeframe
 from cdds_shared.runs import PartitionPlan, Plan, Run, RunStore, utcnow
-from cdds_shared.settings import MongoSettings
-from tests.infra import StackInfo
 
 
 def at(text: str) -> datetime:
@@ -221,18 +218,6 @@ def test_where_a_run_stops() -> None:
 
 
 # -- the store, on the real server -----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def documents(stack: StackInfo) -> AsyncIterator[MongoDocumentStore]:
-    settings = MongoSettings(
-        url=SecretStr(stack.mongo_url), database=f"cdds_test_jobs_{uuid.uuid4().hex[:10]}"
-    )
-    async with MongoDocumentStore(settings) as store:
-        try:
-            yield store
-        finally:
-            await store.drop_database()
 
 
 @pytest.fixture

@@ -5,32 +5,14 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-from pydantic import SecretStr
 
 from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.audit import AuditLog
 from cdds_shared.identity import IdentityStore, Tenant, User
-from cdds_shared.settings import MongoSettings
-from tests.infra import StackInfo
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-async def documents(stack: StackInfo) -> AsyncIterator[MongoDocumentStore]:
-    """A database of this module's own, dropped afterwards."""
-    settings = MongoSettings(
-        url=SecretStr(stack.mongo_url), database=f"cdds_test_identity_{uuid.uuid4().hex[:10]}"
-    )
-    async with MongoDocumentStore(settings) as store:
-        await store.ping()
-        try:
-            yield store
-        finally:
-            await store.drop_database()
 
 
 @pytest.fixture(scope="module")

@@ -24,22 +24,8 @@ from cdds_shared.runs import (
     artifact_id,
     utcnow,
 )
-from cdds_shared.settings import MinioSettings, MongoSettings
+from cdds_shared.settings import MinioSettings
 from tests.infra import StackInfo
-
-
-@pytest.fixture(scope="module")
-async def documents(stack: StackInfo) -> AsyncIterator[MongoDocumentStore]:
-    """A database of this module's own on the stack's MongoDB-wire server, dropped afterwards."""
-    settings = MongoSettings(
-        url=SecretStr(stack.mongo_url), database=f"cdds_test_runs_{uuid.uuid4().hex[:10]}"
-    )
-    async with MongoDocumentStore(settings) as store:
-        await store.ping()
-        try:
-            yield store
-        finally:
-            await store.drop_database()
 
 
 @pytest.fixture(scope="module")
