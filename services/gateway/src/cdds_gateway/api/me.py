@@ -305,18 +305,25 @@ async def get_preferences(principal: CurrentPrincipal, deps: Deps) -> Preference
 async def put_preferences(
     body: Preferences, request: Request, principal: ExporterPrincipal, deps: Deps
 ) -> Preferences:
-    await deps.identity.set_seal_mode(principal.user_id, body.seal_mode)
+    await store_seal_mode(deps, principal, body.seal_mode, client=client_address(request))
+    return body
+
+
+async def store_seal_mode(
+    deps: GatewayDeps, principal: Principal, seal_mode: SealMode, *, client: str | None = None
+) -> None:
+    """The user's sealing preference, applied to the certificate on file too; audited."""
+    await deps.identity.set_seal_mode(principal.user_id, seal_mode)
     record = await deps.certificates.get(principal.user_id)
-    if record is not None and record.seal_mode != body.seal_mode:
-        await deps.certificates.put(record.model_copy(update={"seal_mode": body.seal_mode}))
+    if record is not None and record.seal_mode != seal_mode:
+        await deps.certificates.put(record.model_copy(update={"seal_mode": seal_mode}))
     await deps.audit.record(
         AuditEvent(
             tenant=principal.tenant,
             actor=principal.username,
             action="preferences.put",
             target=principal.user_id,
-            detail={"seal_mode": body.seal_mode},
-            client=client_address(request),
+            detail={"seal_mode": seal_mode},
+            client=client,
         )
     )
-    return body

@@ -11,7 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response, StreamingResponse
 
-from cdds_gateway.api.me import certificate_details, read_upload, store_certificate
+from cdds_gateway.api.me import (
+    certificate_details,
+    read_upload,
+    store_certificate,
+    store_seal_mode,
+)
 from cdds_gateway.deps import Deps
 from cdds_gateway.errors import ApiError
 from cdds_gateway.principal import Principal
@@ -34,6 +39,7 @@ from cdds_shared.identity import (
     AccessDenied,
     AccountLocked,
     InvalidCredentials,
+    SealMode,
     SignInAttempt,
     TenantRequired,
     sign_in,
@@ -225,6 +231,20 @@ async def preferences(request: Request, deps: Deps) -> Response:
     return page(request, "preferences.html", principal, certificate=view)
 
 
+@router.post("/preferences/seal-mode")
+async def change_seal_mode(
+    request: Request,
+    deps: Deps,
+    seal_mode: Annotated[str, Form()] = "gcm",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    principal = await _exporter(request)
+    _csrf(request, principal, csrf_token)
+    mode: SealMode = "legacy-cbc" if seal_mode == "legacy-cbc" else "gcm"
+    await store_seal_mode(deps, principal, mode, client=client_address(request))
+    return redirect("/preferences", flash=("ok", "Sealing preference saved."))
+
+
 @router.post("/preferences/certificate")
 async def upload_certificate(request: Request, deps: Deps) -> Response:
     principal = await _exporter(request)
@@ -270,6 +290,7 @@ async def jobs_page(request: Request, deps: Deps) -> Response:
                 "schedule_text": _schedule_text(job),
                 "last_run_at": _when(job.last_run_at),
                 "latest_run": _run_row(job.latest_run) if job.latest_run else None,
+                "last_error": job.last_error,
             }
         )
     refresh = 3 if _active([r["latest_run"] for r in rows]) else None
@@ -302,6 +323,7 @@ def _job_form_data(form: dict[str, Any]) -> dict[str, Any]:
         "schedule": schedule,
         "timeframe": timeframe,
         "split_size_bytes": int(float(form.get("split_mib") or 1024) * (1 << 20)),
+        "enabled": form.get("enabled") in ("on", "true", "1"),
     }
 
 
@@ -324,7 +346,12 @@ def _refusal(exc: Exception) -> str:
 async def new_job_page(request: Request) -> Response:
     principal = await _exporter(request)
     return page(
-        request, "job_form.html", principal, form={"run": "now"}, media_choices=MEDIA, job_id=None
+        request,
+        "job_form.html",
+        principal,
+        form={"run": "now", "enabled": True},
+        media_choices=MEDIA,
+        job_id=None,
     )
 
 
@@ -372,6 +399,7 @@ async def edit_job_page(request: Request, deps: Deps, job_id: str) -> Response:
         "start": t.start.strftime("%Y-%m-%dT%H:%M") if t.start else "",
         "end": t.end.strftime("%Y-%m-%dT%H:%M") if t.end else "",
         "split_mib": job.split_size_bytes // (1 << 20),
+        "enabled": job.enabled,
     }
     return page(request, "job_form.html", principal, form=form, media_choices=MEDIA, job_id=job.id)
 

@@ -1,0 +1,111 @@
+"""The web pages' server side (the browser tests in tests/e2e drive them in Chromium): sign-in
+required, Access Denied, CSRF on every form, and the forms that reach the same use cases as
+the API."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from cdds_shared.identity import Tenant
+from tests.gateway.conftest import Gateway, new_user, sign_in
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("path", ["/jobs", "/history", "/artifacts", "/preferences", "/jobs/new"])
+async def test_pages_send_strangers_to_sign_in(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"
+
+
+async def test_a_user_without_the_role_is_shown_access_denied(
+    client: httpx.AsyncClient, gateway: Gateway, tenant: Tenant
+) -> None:
+    account = await new_user(gateway, tenant, roles=())
+    response = await client.post(
+        "/login",
+        data={
+            "step": "password",
+            "username": account.username,
+            "tenant": tenant.name,
+            "password": account.password,
+        },
+    )
+    assert response.status_code == 403
+    assert "Access Denied" in response.text and "administrator" in response.text
+    assert "cdds_session" not in response.cookies
+
+
+async def test_the_two_steps_of_sign_in(
+    client: httpx.AsyncClient, gateway: Gateway, tenant: Tenant
+) -> None:
+    account = await new_user(gateway, tenant)
+    step1 = await client.post("/login", data={"step": "username", "username": account.username})
+    assert step1.status_code == 200 and 'id="password"' in step1.text
+    wrong = await client.post(
+        "/login", data={"step": "password", "username": account.username, "password": "nope"}
+    )
+    assert wrong.status_code == 401 and "Wrong username, tenant or password" in wrong.text
+    right = await client.post(
+        "/login",
+        data={
+            "step": "password",
+            "username": account.username,
+            "password": account.password,
+            "remember_me": "on",
+        },
+        follow_redirects=False,
+    )
+    assert right.status_code == 303 and right.headers["location"] == "/jobs"
+    cookie = right.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "max-age=" in cookie
+
+
+async def test_forms_refuse_a_missing_csrf_token(
+    client: httpx.AsyncClient, gateway: Gateway, tenant: Tenant
+) -> None:
+    signed = await sign_in(client, await new_user(gateway, tenant), keep_cookie=True)
+    refused = await client.post("/preferences/seal-mode", data={"seal_mode": "legacy-cbc"})
+    assert refused.status_code == 403 and refused.json()["error"] == "csrf"
+    accepted = await client.post(
+        "/preferences/seal-mode",
+        data={"seal_mode": "legacy-cbc", "csrf_token": signed.csrf_token},
+        follow_redirects=False,
+    )
+    assert accepted.status_code == 303
+    preferences = await client.get("/api/v1/me/preferences")
+    assert preferences.json()["seal_mode"] == "legacy-cbc"
+
+
+async def test_the_job_form_saves_a_disabled_job_without_starting_it(
+    client: httpx.AsyncClient, gateway: Gateway, tenant: Tenant
+) -> None:
+    signed = await sign_in(client, await new_user(gateway, tenant), keep_cookie=True)
+    saved = await client.post(
+        "/jobs/new",
+        data={
+            "csrf_token": signed.csrf_token,
+            "title": "Nightly",
+            "type": "contact",
+            "run": "daily",
+            "time": "02:30",
+            "timeframe": "since_previous",
+            "split_mib": "64",
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    [job] = (await client.get("/api/v1/jobs")).json()["items"]
+    assert (job["title"], job["enabled"], job["last_run_id"]) == ("Nightly", False, None)
+    assert job["schedule"] == {
+        "kind": "daily",
+        "at": None,
+        "hours": None,
+        "time": "02:30",
+        "weekday": None,
+    }
+    assert job["split_size_bytes"] == 64 << 20
+    page = await client.get("/jobs")
+    assert "Nightly" in page.text and "Daily at 02:30 UTC" in page.text
