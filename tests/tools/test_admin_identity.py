@@ -19,6 +19,7 @@ import pytest
 from pydantic import SecretStr
 
 from cdds_shared.adapters.mongo import MongoDocumentStore
+from cdds_shared.audit import AuditLog
 from cdds_shared.identity import IdentityStore, InvalidCredentials, User
 from cdds_shared.settings import MongoSettings
 from cdds_tools.admin.cli import main
@@ -139,9 +140,18 @@ def test_user_create_reads_the_password_from_stdin(
     admin: Admin, tenant: str, database: MongoSettings
 ) -> None:
     code, out, err = admin(
-        "user", "create", "alice", "--tenant", tenant, "--role", "exporter", "--role", "admin",
-        "--password-stdin", stdin=PASSWORD + "\n",
-    )  # fmt: skip
+        "user",
+        "create",
+        "alice",
+        "--tenant",
+        tenant,
+        "--role",
+        "exporter",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
 
     assert (code, err) == (0, "")
     assert (out["username"], out["tenant"], out["roles"], out["disabled"]) == (
@@ -168,8 +178,17 @@ def test_user_mistakes_are_one_line(admin: Admin, tenant: str) -> None:
     code, _, err = admin(*create, "--tenant", tenant, stdin="pw\n")
     assert (code, error_line(err)) == (2, f"user 'bob' already exists in tenant '{tenant}'")
 
-    code, _, err = admin("user", "create", "carol", "--tenant", tenant, "--role", "exporter",
-                         "--password-stdin", stdin="\n")  # fmt: skip
+    code, _, err = admin(
+        "user",
+        "create",
+        "carol",
+        "--tenant",
+        tenant,
+        "--role",
+        "exporter",
+        "--password-stdin",
+        stdin="\n",
+    )
     assert (code, error_line(err)) == (2, "the password is empty")
 
     code, _, err = admin("user", "create", "carol", "--tenant", tenant, "--role", "exporter")
@@ -178,8 +197,17 @@ def test_user_mistakes_are_one_line(admin: Admin, tenant: str) -> None:
         "give the password on standard input with --password-stdin",
     )
 
-    code, _, err = admin("user", "create", "carol", "--tenant", tenant, "--role", "root",
-                         "--password-stdin", stdin="pw\n")  # fmt: skip
+    code, _, err = admin(
+        "user",
+        "create",
+        "carol",
+        "--tenant",
+        tenant,
+        "--role",
+        "root",
+        "--password-stdin",
+        stdin="pw\n",
+    )
     assert code == 2 and "invalid choice: 'root'" in err
 
     code, _, err = admin("user", "set-role", "zed", "--tenant", tenant, "--role", "admin")
@@ -188,8 +216,17 @@ def test_user_mistakes_are_one_line(admin: Admin, tenant: str) -> None:
 
 def test_roles_disable_and_list(admin: Admin, tenant: str, database: MongoSettings) -> None:
     # Given a user without roles
-    code, out, _ = admin("user", "create", "dave", "--tenant", tenant, "--role", "none",
-                         "--password-stdin", stdin="pw\n")  # fmt: skip
+    code, out, _ = admin(
+        "user",
+        "create",
+        "dave",
+        "--tenant",
+        tenant,
+        "--role",
+        "none",
+        "--password-stdin",
+        stdin="pw\n",
+    )
     assert (code, out["roles"]) == (0, [])
 
     # When given the exporter role, then disabled, then enabled
@@ -204,8 +241,17 @@ def test_roles_disable_and_list(admin: Admin, tenant: str, database: MongoSettin
     assert authenticate(database, "dave", tenant, "pw").roles == ["exporter"]
 
     # Then the tenant's list shows them
-    admin("user", "create", "erin", "--tenant", tenant, "--role", "admin",
-          "--password-stdin", stdin="pw\n")  # fmt: skip
+    admin(
+        "user",
+        "create",
+        "erin",
+        "--tenant",
+        tenant,
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="pw\n",
+    )
     code, out, _ = admin("user", "list", "--tenant", tenant)
     assert code == 0
     assert [(u["username"], u["roles"], u["disabled"]) for u in out["users"]] == [
@@ -213,17 +259,28 @@ def test_roles_disable_and_list(admin: Admin, tenant: str, database: MongoSettin
         ("erin", ["admin"], False),
     ]
 
-    code, _, err = admin("user", "set-role", "dave", "--tenant", tenant, "--role", "none",
-                         "--role", "admin")  # fmt: skip
+    code, _, err = admin(
+        "user", "set-role", "dave", "--tenant", tenant, "--role", "none", "--role", "admin"
+    )
     assert (code, error_line(err)) == (2, "--role none cannot be combined with other roles")
 
 
 def test_set_password(admin: Admin, tenant: str, database: MongoSettings) -> None:
-    admin("user", "create", "fay", "--tenant", tenant, "--role", "exporter",
-          "--password-stdin", stdin="old\n")  # fmt: skip
+    admin(
+        "user",
+        "create",
+        "fay",
+        "--tenant",
+        tenant,
+        "--role",
+        "exporter",
+        "--password-stdin",
+        stdin="old\n",
+    )
 
-    code, _, _ = admin("user", "set-password", "fay", "--tenant", tenant, "--password-stdin",
-                       stdin="new\n")  # fmt: skip
+    code, _, _ = admin(
+        "user", "set-password", "fay", "--tenant", tenant, "--password-stdin", stdin="new\n"
+    )
 
     assert code == 0
     assert authenticate(database, "fay", tenant, "new").username == "fay"
@@ -243,10 +300,22 @@ def test_unreachable_mongodb_is_one_line_naming_the_setting(
 
 def test_the_installed_command(tenant: str, database: MongoSettings) -> None:
     # The real entry point, as an operator runs it: the password piped in
-    env = {**os.environ, "CDDS_MONGO__URL": database.url.get_secret_value(),
-           "CDDS_MONGO__DATABASE": database.database}  # fmt: skip
-    command = [str(Path(sys.executable).parent / "cdds-admin"), "user", "create", "gus",
-               "--tenant", tenant, "--role", "exporter", "--password-stdin"]  # fmt: skip
+    env = {
+        **os.environ,
+        "CDDS_MONGO__URL": database.url.get_secret_value(),
+        "CDDS_MONGO__DATABASE": database.database,
+    }
+    command = [
+        str(Path(sys.executable).parent / "cdds-admin"),
+        "user",
+        "create",
+        "gus",
+        "--tenant",
+        tenant,
+        "--role",
+        "exporter",
+        "--password-stdin",
+    ]
 
     done = subprocess.run(
         command, input="pw\n", env=env, capture_output=True, text=True, timeout=60
@@ -255,3 +324,59 @@ def test_the_installed_command(tenant: str, database: MongoSettings) -> None:
     assert (done.returncode, done.stderr) == (0, "")
     assert json.loads(done.stdout)["username"] == "gus"
     assert authenticate(database, "gus", tenant, "pw").username == "gus"
+
+
+# -- audit ---------------------------------------------------------------------------------------
+
+
+def test_administrative_changes_are_audited_without_secrets(
+    admin: Admin, tenant: str, database: MongoSettings
+) -> None:
+    password = "a long and secret password"
+    name = f"u-{uuid.uuid4().hex[:6]}"
+    assert (
+        admin(
+            "user",
+            "create",
+            name,
+            "--tenant",
+            tenant,
+            "--role",
+            "exporter",
+            "--password-stdin",
+            stdin=password + "\n",
+        )[0]
+        == 0
+    )
+    assert admin("user", "set-role", name, "--tenant", tenant, "--role", "admin")[0] == 0
+    assert (
+        admin(
+            "user",
+            "set-password",
+            name,
+            "--tenant",
+            tenant,
+            "--password-stdin",
+            stdin=password + "!\n",
+        )[0]
+        == 0
+    )
+    assert admin("user", "disable", name, "--tenant", tenant)[0] == 0
+
+    async def events() -> list[Any]:
+        async with MongoDocumentStore(database) as documents:
+            return await AuditLog(documents).find(tenant=tenant)
+
+    found = asyncio.run(events())
+    actions = [e.action for e in reversed(found)]
+    assert actions == [
+        "tenant.create",
+        "user.create",
+        "user.set_role",
+        "user.set_password",
+        "user.disable",
+    ]
+    assert all(e.actor.startswith("cdds-admin (") for e in found)
+    [set_role] = [e for e in found if e.action == "user.set_role"]
+    assert set_role.detail["roles"] == ["admin"]
+    assert password not in json.dumps([e.model_dump(mode="json") for e in found])

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from cdds_shared.adapters.mongo import MongoDocumentStore
+from cdds_shared.audit import AuditEvent, AuditLog
 from cdds_shared.identity import IdentityStore, Tenant, User
 from cdds_shared.settings import load_settings
 
@@ -21,14 +23,29 @@ __all__ = ["emit", "register", "tenant_json", "user_json", "with_identity"]
 T = TypeVar("T")
 
 
-def with_identity(work: Callable[[IdentityStore], Awaitable[T]]) -> T:
-    """Run ``work`` against the MongoDB of the ``CDDS_MONGO__*`` settings."""
+ACTOR = f"cdds-admin ({getpass.getuser()})"
+"""Who administrative changes are audited as: the tool and the operating-system account."""
+
+
+def with_identity(
+    work: Callable[[IdentityStore], Awaitable[T]],
+    audit: Callable[[T], tuple[str, str, str, dict[str, Any]]] | None = None,
+) -> T:
+    """Run ``work`` against the MongoDB of the ``CDDS_MONGO__*`` settings; a change is then
+    audited from ``audit(result)`` = ``(tenant, action, target, detail)``."""
 
     async def main() -> T:
         async with MongoDocumentStore(load_settings().mongo) as documents:
             identity = IdentityStore(documents)
             await identity.ensure_indexes()
-            return await work(identity)
+            result = await work(identity)
+            if audit is not None:
+                tenant, action, target, detail = audit(result)
+                event = AuditEvent(
+                    tenant=tenant, actor=ACTOR, action=action, target=target, detail=detail
+                )
+                await AuditLog(documents).record(event)
+            return result
 
     return asyncio.run(main())
 
@@ -68,7 +85,10 @@ def _ucs_tenant_id(text: str) -> int:
 
 
 def _create(args: argparse.Namespace) -> int:
-    tenant = with_identity(lambda identity: identity.create_tenant(args.name, args.ucs_tenant_id))
+    tenant = with_identity(
+        lambda identity: identity.create_tenant(args.name, args.ucs_tenant_id),
+        lambda t: (t.name, "tenant.create", t.name, {"ucs_tenant_id": t.ucs_tenant_id}),
+    )
     return emit(tenant_json(tenant))
 
 

@@ -40,9 +40,15 @@ def _password(args: argparse.Namespace) -> str:
 def _create(args: argparse.Namespace) -> int:
     roles, password = _roles(args), _password(args)
     user = with_identity(
-        lambda identity: identity.create_user(args.username, args.tenant, roles, password)
+        lambda identity: identity.create_user(args.username, args.tenant, roles, password),
+        _audit("user.create", roles=roles),
     )
     return emit(user_json(user))
+
+
+def _audit(action: str, **detail: Any) -> Any:
+    """What ``with_identity`` audits for a change to a user (never a password)."""
+    return lambda user: (user.tenant, action, user.id, {"username": user.username, **detail})
 
 
 def _disable(args: argparse.Namespace) -> int:
@@ -50,7 +56,8 @@ def _disable(args: argparse.Namespace) -> int:
         user = await identity.user_named(args.username, args.tenant)
         return await identity.disable_user(user.id, disabled=not args.enable)
 
-    return emit(user_json(with_identity(work)))
+    action = "user.enable" if args.enable else "user.disable"
+    return emit(user_json(with_identity(work, _audit(action))))
 
 
 def _set_role(args: argparse.Namespace) -> int:
@@ -60,7 +67,7 @@ def _set_role(args: argparse.Namespace) -> int:
         user = await identity.user_named(args.username, args.tenant)
         return await identity.set_roles(user.id, roles)
 
-    return emit(user_json(with_identity(work)))
+    return emit(user_json(with_identity(work, _audit("user.set_role", roles=roles))))
 
 
 def _set_password(args: argparse.Namespace) -> int:
@@ -70,7 +77,7 @@ def _set_password(args: argparse.Namespace) -> int:
         user = await identity.user_named(args.username, args.tenant)
         return await identity.set_password(user.id, password)
 
-    return emit(user_json(with_identity(work)))
+    return emit(user_json(with_identity(work, _audit("user.set_password"))))
 
 
 def _list(args: argparse.Namespace) -> int:
