@@ -4,10 +4,16 @@ the API."""
 
 from __future__ import annotations
 
+import html
+import re
+import uuid
+from datetime import timedelta
+
 import httpx
 import pytest
 
 from cdds_shared.identity import Tenant
+from cdds_shared.runs import Run, utcnow
 from tests.gateway.conftest import Gateway, new_user, sign_in
 
 pytestmark = pytest.mark.integration
@@ -109,3 +115,30 @@ async def test_the_job_form_saves_a_disabled_job_without_starting_it(
     assert job["split_size_bytes"] == 64 << 20
     page = await client.get("/jobs")
     assert "Nightly" in page.text and "Daily at 02:30 UTC" in page.text
+
+
+async def test_history_pages_through_many_runs(
+    client: httpx.AsyncClient, gateway: Gateway, tenant: Tenant
+) -> None:
+    account = await new_user(gateway, tenant)
+    await sign_in(client, account, keep_cookie=True)
+    for i in range(55):
+        await gateway.deps.runs.insert(
+            Run(
+                id=f"{uuid.uuid4().hex[:20]}{i:04d}",
+                tenant=tenant.name,
+                ucs_tenant_id=tenant.ucs_tenant_id,
+                owner=account.user.id,
+                record_type="contact",
+                split_size_bytes=1 << 20,
+                status="no_data",
+                requested_at=utcnow() - timedelta(minutes=i),
+            )
+        )
+    first = await client.get("/history")
+    assert "1\u201350 of 55" in first.text and first.text.count('data-run="') == 50
+    older = re.search(r'href="([^"]+)" id="page-next"', first.text)
+    assert older is not None
+    second = await client.get(html.unescape(older.group(1)))
+    assert "51\u201355 of 55" in second.text and second.text.count('data-run="') == 5
+    assert 'id="page-next"' not in second.text and 'id="page-previous"' in second.text

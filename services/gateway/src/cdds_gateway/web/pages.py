@@ -49,6 +49,7 @@ from cdds_shared.identity import (
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
 MEDIA = ("voice", "chat", "email", "sms", "callback", "workitem")
 WRONG = "Wrong username, tenant or password."
 AMBIGUOUS = "This username exists in several tenants: enter your tenant."
@@ -466,7 +467,12 @@ async def job_action(
 
 @router.get("/history")
 async def history_page(
-    request: Request, deps: Deps, status: str = "", type: str = "", sort: str = "requested_at"
+    request: Request,
+    deps: Deps,
+    status: str = "",
+    type: str = "",
+    sort: str = "requested_at",
+    offset: int = 0,
 ) -> Response:
     principal = await _exporter(request)
     listed = await run_cases.list_runs(
@@ -475,6 +481,8 @@ async def history_page(
         status=[status] if status else (),  # type: ignore[list-item]
         type=type if type in ("interaction", "contact") else None,  # type: ignore[arg-type]
         sort=sort if sort in ("requested_at", "started_at") else "requested_at",
+        limit=PAGE_SIZE,
+        offset=max(0, offset),
     )
     rows = [_run_row(r) for r in listed.items]
     return page(
@@ -483,8 +491,25 @@ async def history_page(
         principal,
         runs=rows,
         refresh=3 if _active(rows) else None,
-        filters={"status": status, "type": type},
+        filters={"status": status, "type": type, "sort": sort},
+        paging=_paging(request, listed.total, offset),
     )
+
+
+def _paging(request: Request, total: int, offset: int) -> dict[str, Any]:
+    """Links to the previous and next page, keeping the other query parameters."""
+
+    def at(where: int) -> str:
+        return str(request.url.include_query_params(offset=max(0, where)))
+
+    offset = max(0, offset)
+    return {
+        "total": total,
+        "first": offset + 1 if total else 0,
+        "last": min(total, offset + PAGE_SIZE),
+        "previous": at(offset - PAGE_SIZE) if offset > 0 else None,
+        "next": at(offset + PAGE_SIZE) if offset + PAGE_SIZE < total else None,
+    }
 
 
 @router.post("/history/{run_id}/{action}")
@@ -516,9 +541,24 @@ async def run_action(
 
 
 @router.get("/artifacts")
-async def artifacts_page(request: Request, deps: Deps, run_id: str = "") -> Response:
+async def artifacts_page(
+    request: Request,
+    deps: Deps,
+    run_id: str = "",
+    sort: str = "created",
+    order: str = "desc",
+    offset: int = 0,
+) -> Response:
     principal = await _exporter(request)
-    listed = await artifact_cases.list_artifacts(deps, principal, run_id=run_id or None)
+    listed = await artifact_cases.list_artifacts(
+        deps,
+        principal,
+        run_id=run_id or None,
+        sort=sort if sort in artifact_cases.ARTIFACT_SORTS else "created",
+        order="asc" if order == "asc" else "desc",
+        limit=PAGE_SIZE,
+        offset=max(0, offset),
+    )
     rows = [
         {
             "id": a.id,
@@ -532,7 +572,20 @@ async def artifacts_page(request: Request, deps: Deps, run_id: str = "") -> Resp
         for a in listed.items
     ]
     days = max(1, round(deps.settings.retention.seconds / 86_400))
-    return page(request, "artifacts.html", principal, artifacts=rows, retention_days=days)
+
+    def sort_link(key: str) -> str:
+        flip = "asc" if (sort, order) == (key, "desc") else "desc"
+        return str(request.url.include_query_params(sort=key, order=flip, offset=0))
+
+    return page(
+        request,
+        "artifacts.html",
+        principal,
+        artifacts=rows,
+        retention_days=days,
+        paging=_paging(request, listed.total, offset),
+        sort_links={k: sort_link(k) for k in ("name", "created", "size", "expires")},
+    )
 
 
 @router.post("/artifacts/bulk")
