@@ -18,7 +18,7 @@ from cdds_shared.errors import PermanentError
 from cdds_shared.logging import get_logger
 from cdds_shared.messaging.messages import ExportPartition, RunRequested
 from cdds_shared.runs import PartitionPlan, Plan, Run, utcnow
-from cdds_shared.runs.lifecycle import announce_completion, fail_run
+from cdds_shared.runs.lifecycle import announce, fail_run
 from cdds_shared.ucs.query import UcsQuery
 
 __all__ = ["plan_run", "run_query"]
@@ -62,7 +62,7 @@ async def plan_run(request: RunRequested, deps: ExporterDeps) -> None:
             finished_at=utcnow(),
         )
         if ended is not None:
-            await announce_completion(deps.runs, deps.publish, run.id)
+            await announce(deps.runs, deps.publish, run.id)
         return
     started = await deps.runs.transition(
         run.id, ("queued",), "running", plan=plan, started_at=plan.planned_at

@@ -23,7 +23,6 @@ __all__ = [
     "CLAIM_LEASE",
     "Publish",
     "announce",
-    "announce_completion",
     "announce_overdue",
     "complete_if_done",
     "fail_run",
@@ -84,9 +83,6 @@ async def announce(runs: RunStore, publish: Publish, run_id: str) -> bool:
     await publish(event)
     await runs.mark_completion_published(run_id)
     return True
-
-
-announce_completion = announce
 
 
 async def announce_overdue(runs: RunStore, publish: Publish) -> list[str]:

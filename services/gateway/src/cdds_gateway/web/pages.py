@@ -335,6 +335,13 @@ async def _form(request: Request) -> dict[str, Any]:
     return data
 
 
+def _back_with(exc: ApiError, url: str) -> Response:
+    """A refused action goes back to its page with the reason; an unknown id stays a 404."""
+    if exc.status == 404:
+        raise exc
+    return redirect(url, flash=("error", exc.detail or exc.code))
+
+
 def _refusal(exc: Exception) -> str:
     if isinstance(exc, ApiError):
         link = exc.extra.get("link")
@@ -456,9 +463,7 @@ async def job_action(
             await job_cases.delete_job(deps, principal, job_id, client=client)
             return redirect("/jobs", flash=("ok", "Job deleted."))
     except ApiError as exc:
-        if exc.status == 404:
-            raise
-        return redirect("/jobs", flash=("error", exc.detail or exc.code))
+        return _back_with(exc, "/jobs")
     raise ApiError(404, "not_found", f"no action {action}")
 
 
@@ -531,9 +536,7 @@ async def run_action(
             await clone_run(deps, principal, run_id, RunClone(target="run"), client=client)
             return redirect("/history", flash=("ok", "Export started again."))
     except ApiError as exc:
-        if exc.status == 404:
-            raise
-        return redirect("/history", flash=("error", exc.detail or exc.code))
+        return _back_with(exc, "/history")
     raise ApiError(404, "not_found", f"no action {action}")
 
 
