@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DependencyUnavailable",
+    "ForgedMessage",
     "NotFoundError",
     "PermanentError",
     "TransientError",
@@ -45,9 +46,14 @@ class DependencyUnavailable(TransientError):
 
 
 class PermanentError(CddsError):
-    """Retrying cannot help: bad input, a missing certificate, a poison message."""
+    """Retrying cannot help: bad input, a missing certificate, a poison message.
+
+    In a run's handler it fails the run with its message, unless ``fails_run`` is false (the
+    message cannot be trusted to name a run of its own), then the message is dead-lettered.
+    """
 
     code = "permanent"
+    fails_run = True
 
 
 class ValidationFailed(PermanentError):
@@ -60,6 +66,15 @@ class NotFoundError(PermanentError):
 
 class ConflictError(PermanentError):
     code = "conflict"
+
+
+class ForgedMessage(PermanentError):
+    """A message on the internal bus that does not match what it claims (e.g. a ``RunRequested``
+    for a run the gateway never created, or with another tenant, UCS tenant or owner). It is
+    dead-lettered with the reason; the run it names, if any, is left alone."""
+
+    code = "forged_message"
+    fails_run = False
 
 
 class ConfigError(CddsError):

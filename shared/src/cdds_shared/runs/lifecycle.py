@@ -126,7 +126,8 @@ async def fails_run_on_permanent_error(
     try:
         yield
     except PermanentError as exc:
-        await fail_run(runs, publish, objects, staging_prefix, run_id, str(exc))
+        if exc.fails_run:
+            await fail_run(runs, publish, objects, staging_prefix, run_id, str(exc))
         raise
 
 
