@@ -58,10 +58,11 @@ class StackConfig:
     minio_access_key: str = "cdds"
     minio_secret_key: str = "cdds-dev-secret"  # noqa: S105 - local development stack only
     ucs_password: str = "cdds"  # noqa: S105 - idem
+    local_dir: Path | None = None  # a second stack's own folder (make chaos), else .local/
 
     @property
     def local(self) -> Path:
-        return self.root / ".local"
+        return self.local_dir or self.root / ".local"
 
     @property
     def data(self) -> Path:
@@ -78,7 +79,7 @@ class StackConfig:
         """
         if os.geteuid() != 0 or _traversable(self.local):
             return self.local
-        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+        digest = hashlib.sha256(str(self.local_dir or self.root).encode()).hexdigest()[:12]
         return Path("/var/tmp") / f"cdds-stack-{digest}"  # noqa: S108 - root-owned, 0755
 
     @property
