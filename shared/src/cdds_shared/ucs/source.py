@@ -82,8 +82,9 @@ class _JsonBytes(Loader):
 class PostgresUcsSource:
     """``UcsSource`` over the UCS 8.5 PostgreSQL schema (psycopg 3, asyncio).
 
-    Short queries share one connection; each stream opens its own, so partitions can be streamed
-    concurrently. Close streams you abandon early (``contextlib.aclosing``).
+    Short queries share one connection (replaced, and the query retried once, when it turns out
+    dead: a PostgreSQL restart costs no failed query); each stream opens its own, so partitions
+    can be streamed concurrently. Close streams you abandon early (``contextlib.aclosing``).
     """
 
     def __init__(self, dsn: str, *, fetch_size: int = 2000) -> None:
@@ -99,12 +100,34 @@ class PostgresUcsSource:
     async def _fetch(self, stmt: sql.Composed | str, params: Any = None) -> list[Any]:
         try:
             async with self._lock:
-                if self._conn is None or self._conn.closed or self._conn.broken:
-                    self._conn = await aconnect(self._dsn, read_only=True, autocommit=True)
-                cur = await self._conn.execute(stmt, params)
-                return await cur.fetchall()
+                return await self._fetch_once_or_reconnect(stmt, params)
         except MAPPED_ERRORS as exc:
             raise dependency_error(exc, self._dsn) from None
+
+    async def _fetch_once_or_reconnect(self, stmt: sql.Composed | str, params: Any) -> list[Any]:
+        """Run a short query on the shared connection. A connection that sat idle can be dead
+        without knowing it (PostgreSQL restarted, its backend terminated): psycopg only marks
+        it ``broken`` when a query fails on it. Such a failure is retried once on a new
+        connection — safe, as these queries only read — so a restart costs no failed message.
+        An error that leaves the connection usable (a bad query, a cancelled statement), or
+        one on a connection just opened, is raised as is."""
+        conn, reused = self._conn, True
+        if conn is None or conn.closed or conn.broken:
+            conn, reused = await self._reconnect(), False
+        try:
+            cur = await conn.execute(stmt, params)
+            return await cur.fetchall()
+        except psycopg.OperationalError:
+            if not (reused and conn.broken):
+                raise
+        cur = await (await self._reconnect()).execute(stmt, params)
+        return await cur.fetchall()
+
+    async def _reconnect(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is not None:
+            await self._conn.close()
+        self._conn = await aconnect(self._dsn, read_only=True, autocommit=True)
+        return self._conn
 
     async def ping(self) -> None:
         """Raise ``DependencyUnavailable`` unless UCS answers and its tables are readable."""
