@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= uv
 PY := $(UV) run --frozen
 
-.PHONY: help bootstrap sync up up-infra down status demo test test-only lint format bench asyncapi clean
+.PHONY: help bootstrap sync up up-infra down status demo test test-only lint format bench load asyncapi clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -34,6 +34,11 @@ BENCH_ARGS ?=
 bench: up ## export BENCH_INTERACTIONS (default 200k) through the services and the baseline pipeline
 	@set -a && . .local/stack.env && set +a && \
 		$(PY) python -m cdds_tools.bench.run --interactions $(BENCH_INTERACTIONS) $(BENCH_ARGS)
+
+LOAD_ARGS ?=
+load: up ## 50 clients for 30 s on the gateway's lists (runs, artifacts, a run): status counts, p50/p99
+	@set -a && . .local/stack.env && set +a && \
+		$(PY) python -m cdds_tools.load.run $(LOAD_ARGS)
 
 asyncapi: sync ## regenerate docs/asyncapi.yaml (the message contract) from the code
 	@$(PY) faststream docs gen --factory cdds_tools.asyncapi:create_app --yaml --out docs/asyncapi.yaml

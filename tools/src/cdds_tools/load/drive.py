@@ -1,0 +1,68 @@
+"""Concurrent clients, each looping over the three reads a History page makes — list runs, list
+artifacts, get one run — until the deadline or the request budget runs out."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Sequence
+
+import httpx
+
+from cdds_tools.load.report import Report, RouteStats
+
+__all__ = ["ROUTES", "drive"]
+
+ROUTES = ("GET /api/v1/runs", "GET /api/v1/artifacts", "GET /api/v1/runs/{id}")
+
+
+async def drive(
+    client: httpx.AsyncClient,
+    token: str,
+    run_ids: Sequence[str],
+    *,
+    clients: int,
+    seconds: float,
+    max_requests: int,
+) -> Report:
+    """Run ``clients`` loops on ``client`` (one shared connection pool, as many connections as
+    clients) for ``seconds``, at most ``max_requests`` requests in all; a request still
+    running at the deadline is awaited (the client's timeout bounds it)."""
+    stats = {route: RouteStats(route) for route in ROUTES}
+    headers = {"Authorization": f"Bearer {token}"}
+    budget = [max_requests]
+    started = time.monotonic()
+    deadline = started + seconds
+    pick = random.Random(len(run_ids))
+
+    async def one(route: str, url: str) -> None:
+        begun = time.perf_counter()
+        try:
+            response = await client.get(url, headers=headers)
+            status: int | None = response.status_code
+        except httpx.HTTPError:
+            status = None
+        stats[route].add(status, time.perf_counter() - begun)
+
+    async def loop() -> None:
+        while True:
+            for route in ROUTES:
+                if time.monotonic() >= deadline or budget[0] <= 0:
+                    return
+                budget[0] -= 1
+                url = route.removeprefix("GET ")
+                if "{id}" in url:
+                    url = url.replace("{id}", pick.choice(run_ids))
+                await one(route, url)
+
+    before = os.getloadavg()
+    await asyncio.gather(*(loop() for _ in range(clients)))
+    return Report(
+        routes=list(stats.values()),
+        seconds=time.monotonic() - started,
+        clients=clients,
+        load_before=before,
+        load_after=os.getloadavg(),
+    )
