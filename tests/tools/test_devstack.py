@@ -1,17 +1,31 @@
-"""The local stack launcher: a taken port is reported, stack.env works with ``source``, status
-tells the truth. (Starting and stopping the whole stack twice is checked by .ci/run.)"""
+"""The local stack launcher: a taken port is reported with its holder, stack.env works with
+``source``, status tells the truth — the pid it shows is the server's own (no wrapper), a server
+of ours left without a pid file is replaced, and older pid files (a ``runuser`` wrapper's) are
+still read and stopped. Processes of these tests are harmless ``python -m http.server``s run as
+``nobody`` on free ports. (Starting and stopping the whole stack twice is checked by .ci/run.)"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pwd
+import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from cdds_tools.devstack import Stack, StackConfig, StackError
 from cdds_tools.devstack.config import find_root
+from cdds_tools.devstack.process import Managed, port_open
 from tests.infra import StackInfo, free_port
+from tests.waiting import eventually_sync
+
+ROOT = os.geteuid() == 0
+# As root the server runs as ``nobody``, who cannot read a virtualenv under /root.
+PYTHON = "/usr/bin/python3" if ROOT and Path("/usr/bin/python3").exists() else sys.executable
 
 
 def test_a_taken_port_is_reported_not_reused(tmp_path: Path) -> None:
@@ -25,7 +39,7 @@ def test_a_taken_port_is_reported_not_reused(tmp_path: Path) -> None:
             stack.up(("minio",), log=lambda line: None)
         stack.clean(log=lambda line: None)
     assert f"port {port}" in str(caught.value)
-    assert "taken" in str(caught.value)
+    assert f"taken by pid {os.getpid()} (" in str(caught.value)  # who holds it, to stop it
     assert not (config.run / "minio.pid").exists()
     assert not config.server_base.exists()
 
@@ -72,3 +86,152 @@ def test_a_process_that_dies_at_start_names_itself_and_its_log(tmp_path: Path) -
     assert message.startswith("minio failed to start: the process exited")
     assert "minio.log" in message
     assert "cannot open data folder" in message
+
+
+def web_server(tmp_path: Path, command: list[str] | None = None) -> Managed:
+    """A managed ``http.server`` on a free port, as ``nobody`` when we are root."""
+    port = free_port()
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    data.chmod(0o755)
+    (tmp_path / "run").mkdir(exist_ok=True)
+    serve = [PYTHON, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-d", str(data)]
+    return Managed(
+        name="web",
+        command=command or serve,
+        ports=[port],
+        health=lambda: None if port_open("127.0.0.1", port) else f"port {port} closed",
+        run_dir=tmp_path / "run",
+        log_file=tmp_path / "log" / "web.log",
+        user="nobody",
+        cwd=Path("/"),
+        start_timeout=30,
+    )
+
+
+def uid_of(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def listener(server: Managed) -> int | None:
+    return server.holders().get(server.ports[0])
+
+
+def start_wrapped(server: Managed) -> subprocess.Popen[bytes]:
+    """Start ``server`` the way older stacks did: under ``runuser``, whose pid goes to the pid
+    file."""
+    server.log_file.parent.mkdir(parents=True, exist_ok=True)
+    with server.log_file.open("ab") as log:
+        wrapper = subprocess.Popen(
+            ["runuser", "-u", "nobody", "--", *server.command],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd="/",
+            start_new_session=True,
+        )
+    server.pid_file.write_text(f"{wrapper.pid}\n")
+    eventually_sync(lambda: listener(server), what="the wrapped server listening", timeout=30)
+    return wrapper
+
+
+def test_status_shows_the_server_itself_and_killing_that_pid_stops_it(tmp_path: Path) -> None:
+    server = web_server(tmp_path)
+    try:
+        # Given a managed server started by the stack
+        pid = server.start()
+        assert server.wait_healthy(30) is None
+        # Then the pid it records and reports is the process listening on its port
+        assert server.pid() == pid == listener(server)
+        if ROOT:  # privileges dropped without a wrapper process
+            assert uid_of(pid) == pwd.getpwnam("nobody").pw_uid
+            assert Path(f"/proc/{pid}/exe").resolve() == Path(PYTHON).resolve()
+        # When an operator kills the pid status showed
+        os.kill(pid, signal.SIGKILL)
+        # Then nothing of it is left holding the port
+        eventually_sync(lambda: listener(server), lambda held: held is None, timeout=30)
+        assert server.pid() is None
+        assert server.orphans() == []
+    finally:
+        server.stop(timeout=5)
+
+
+@pytest.mark.skipif(not ROOT, reason="older stacks used a runuser wrapper only as root")
+def test_an_older_wrapper_pid_file_is_reported_and_stopped(tmp_path: Path) -> None:
+    server = web_server(tmp_path)
+    wrapper = start_wrapped(server)
+    try:
+        # Then status names the server, not the wrapper the pid file names
+        child = listener(server)
+        assert child is not None and child != wrapper.pid
+        assert server.pid() == child
+        # And stop (make down) ends both
+        assert server.stop(timeout=10)
+        assert wrapper.wait(timeout=10) is not None
+        assert not alive(child)
+        assert not server.pid_file.exists()
+    finally:
+        wrapper.kill()
+        wrapper.wait()
+
+
+@pytest.mark.skipif(not ROOT, reason="older stacks used a runuser wrapper only as root")
+def test_up_replaces_an_orphan_whose_wrapper_was_killed(tmp_path: Path) -> None:
+    server = web_server(tmp_path)
+    stack = Stack(StackConfig(root=tmp_path))
+    stack.processes = {"web": server}
+    wrapper = start_wrapped(server)
+    orphan = listener(server)
+    assert orphan is not None
+    try:
+        # Given the wrapper killed: its server keeps the port, no pid file names it
+        wrapper.kill()
+        wrapper.wait()
+        assert alive(orphan) and server.pid() is None
+        # Then status says so, with the orphan's pid
+        (row,) = stack.status()
+        assert row.pid == orphan
+        assert row.health.startswith("orphaned")
+        # When make up runs, it stops our orphan and starts the server afresh
+        said: list[str] = []
+        stack.up(("web",), log=said.append)
+        assert any(f"stopping pid {orphan} (" in line for line in said), said
+        assert not alive(orphan)
+        assert server.pid() == listener(server) not in (None, orphan)
+    finally:
+        wrapper.kill()
+        server.stop(timeout=5)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(orphan, signal.SIGKILL)
+
+
+def test_a_child_of_ours_left_behind_is_recognised_by_its_tag(tmp_path: Path) -> None:
+    # Given a server whose command is a script that runs the real server as its child (the
+    # shape of rabbitmq-server), and the script killed: the child keeps the port
+    plain = web_server(tmp_path)
+    script = ["/bin/sh", "-c", " ".join(plain.command) + "; exit 0"]
+    server = web_server(tmp_path, command=script)
+    server.ports, server.health = plain.ports, plain.health
+    try:
+        pid = server.start()
+        assert server.wait_healthy(30) is None
+        child = listener(server)
+        assert child is not None and child != pid
+        os.kill(pid, signal.SIGKILL)
+        eventually_sync(lambda: alive(pid), lambda up: not up, timeout=10)
+        # Then it is still known as ours, and stop (make down) ends it
+        assert server.pid() is None
+        assert server.orphans() == [child]
+        assert server.stop(timeout=10)
+        assert not alive(child)
+        assert not port_open("127.0.0.1", server.ports[0])
+    finally:
+        server.stop(timeout=5)

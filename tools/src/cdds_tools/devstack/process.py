@@ -1,4 +1,13 @@
-"""One managed background process: pid file, log file, start in its own session, stop the group."""
+"""One managed background process: pid file, log file, start in its own session, stop the group.
+
+The pid file names the server itself, never a wrapper: when we are root, privileges are dropped
+in the child before ``exec`` (``subprocess.Popen(user=, group=, extra_groups=)``), so killing the
+pid ``cdds-stack status`` shows stops the server. Pid files of older stacks name a ``runuser``
+wrapper; they are still read (its child is reported) and stopped (the wrapper's process group).
+Every process we start carries ``CDDS_STACK_PROCESS=<name>@<run dir>`` in its environment (its
+children inherit it), so a server of ours left running without a pid file — its wrapper was
+killed — is recognised when it holds our port, and stopped instead of blocking ``make up``.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Managed", "port_open"]
+__all__ = ["MARKER", "Managed", "describe", "port_open"]
 
 HealthCheck = Callable[[], str | None]  # None when healthy, else the reason
+MARKER = "CDDS_STACK_PROCESS"
+"""The environment variable that tags our processes (and their children) as ``name@run_dir``."""
+WRAPPERS = ("runuser",)
+"""Privilege-dropping wrappers earlier versions started servers under (their pid files name it)."""
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -27,12 +40,72 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
+def _stat(pid: int) -> list[str]:
+    """``/proc/<pid>/stat`` after the command name: state, ppid, pgrp, … (empty if gone)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
+        return []
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return bool(fields) and fields[0] not in ("Z", "X")
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [arg.decode(errors="replace") for arg in raw.split(b"\0")[:-1]]
+
+
+def _environ_has(pid: int, entry: str) -> bool:
+    try:
+        return entry.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
         return False
-    return state not in ("Z", "X")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(child) for child in found]
+
+
+def _listeners(ports: list[int]) -> dict[int, int]:
+    """``{port: pid}`` of the processes listening on these TCP ports (any local address)."""
+    inodes: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            port = int(fields[1].rsplit(":", 1)[1], 16)
+            if fields[3] == "0A" and port in ports:  # 0A: LISTEN
+                inodes[f"socket:[{fields[9]}]"] = port
+    found: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not inodes or not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    held = inodes.get(os.readlink(fd))
+                    if held is not None:
+                        found.setdefault(held, int(entry.name))
+    return found
+
+
+def describe(pid: int) -> str:
+    """``pid 123 (minio server …)`` for messages that tell the operator what to stop."""
+    command = " ".join(_cmdline(pid))
+    return f"pid {pid} ({command[:120]})" if command else f"pid {pid}"
 
 
 @dataclass
@@ -57,31 +130,80 @@ class Managed:
     def pid_file(self) -> Path:
         return self.run_dir / f"{self.name}.pid"
 
-    def pid(self) -> int | None:
+    @property
+    def marker(self) -> str:
+        return f"{MARKER}={self.name}@{self.run_dir}"
+
+    def _recorded(self) -> int | None:
+        """The pid file's process if it is alive and ours (a reused pid is not)."""
         try:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if _alive(pid) and self._ours(pid, wrapped=True) else None
+
+    def pid(self) -> int | None:
+        """The server's pid: for an older pid file naming a wrapper, the wrapper's child."""
+        pid = self._recorded()
+        if pid is not None and Path((_cmdline(pid) or [""])[0]).name in WRAPPERS:
+            children = [c for c in _children(pid) if _alive(c)]
+            return children[0] if children else pid
+        return pid
+
+    def _ours(self, pid: int, *, wrapped: bool = False) -> bool:
+        """Whether ``pid`` is this server: tagged by us, or (started by an older stack) running
+        exactly our command — directly, as an interpreted script, or under a wrapper."""
+        if _environ_has(pid, self.marker):
+            return True
+        args = _cmdline(pid)
+        forms = [args, args[1:]]
+        if wrapped and args and Path(args[0]).name in WRAPPERS and "--" in args:
+            forms.append(args[args.index("--") + 1 :])
+        return self.command in forms
 
     def taken_ports(self, host: str) -> list[int]:
         return [p for p in self.ports if port_open(host, p)]
 
+    def holders(self) -> dict[int, int]:
+        """``{port: pid}`` of whatever listens on this server's ports."""
+        return _listeners(self.ports)
+
+    def orphans(self) -> list[int]:
+        """Servers of ours that hold our ports although no pid file names them."""
+        if self.pid() is not None:
+            return []
+        return sorted({pid for pid in self.holders().values() if self._ours(pid)})
+
     def start(self) -> int:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        command = list(self.command)
+        env = {**os.environ, **self.env, MARKER: self.marker.split("=", 1)[1]}
+        uid: int | None = None
+        gid: int | None = None
+        groups: list[int] | None = None
         if self.user and os.geteuid() == 0:
-            pwd.getpwnam(self.user)  # fail clearly if the account is missing
-            command = ["runuser", "-u", self.user, "--", *command]
+            account = pwd.getpwnam(self.user)  # fail clearly if the account is missing
+            uid, gid = account.pw_uid, account.pw_gid
+            groups = os.getgrouplist(account.pw_name, account.pw_gid)
+            # What ``runuser -u`` set before (RabbitMQ finds its Erlang cookie under HOME).
+            env.update(
+                HOME=account.pw_dir,
+                SHELL=account.pw_shell,
+                USER=account.pw_name,
+                LOGNAME=account.pw_name,
+            )
         with self.log_file.open("ab") as log:
+            # Privileges drop in the child before exec: the pid is the server's, not a wrapper's.
             proc = subprocess.Popen(
-                command,
+                self.command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env},
+                env=env,
                 cwd=self.cwd,
                 start_new_session=True,
+                user=uid,
+                group=gid,
+                extra_groups=groups,
             )
         self.pid_file.write_text(f"{proc.pid}\n")
         return proc.pid
@@ -100,20 +222,37 @@ class Managed:
         return f"not healthy after {timeout:.0f}s: {reason}"
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Signal the process group, wait, then SIGKILL what is left. True if it was running."""
-        pid = self.pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
+        """Signal the process group, wait, then SIGKILL what is left; an orphan of ours on our
+        ports too. True if something was running."""
+        pid = self._recorded()
+        targets = [pid] if pid is not None else self.orphans()
+        for target in targets:
+            self._stop_group(target, timeout)
+        self.pid_file.unlink(missing_ok=True)
+        return bool(targets)
+
+    def _stop_group(self, pid: int, timeout: float) -> None:
+        fields = _stat(pid)
+        pgid = int(fields[2]) if fields else pid
+        if pgid == os.getpgrp():  # never our own group: signal the one process
+            self._stop_one(pid, timeout)
+            return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, self.stop_signal)
+            os.killpg(pgid, self.stop_signal)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _group_alive(pid):
+        while time.monotonic() < deadline and _group_alive(pgid):
             time.sleep(0.2)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+            os.killpg(pgid, signal.SIGKILL)
+
+    def _stop_one(self, pid: int, timeout: float) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, self.stop_signal)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
     def tail(self, lines: int = 15) -> str:
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cdds_tools.devstack import health
 from cdds_tools.devstack.config import StackConfig
-from cdds_tools.devstack.process import Managed
+from cdds_tools.devstack.process import Managed, describe
 
 __all__ = ["INFRA", "SERVICES", "Stack", "StackError", "StatusRow"]
 
@@ -82,10 +82,17 @@ class Stack:
                     log(f"{name:10} already running (pid {proc.pid()})")
                     continue
                 raise StackError(f"{name} is running but unhealthy: {reason}; log: {proc.log_file}")
+            orphans = proc.orphans()  # ours, left without a pid file (e.g. its wrapper killed)
+            if orphans:
+                left = ", ".join(map(describe, orphans))
+                log(f"{name:10} stopping {left}: ours, left running without a pid file")
+                proc.stop()
             taken = proc.taken_ports(c.host)
             if taken:
+                holder = proc.holders().get(taken[0])
+                who = describe(holder) if holder else "another process"
                 raise StackError(
-                    f"{name}: port {taken[0]} on {c.host} is taken by another process; stop it or "
+                    f"{name}: port {taken[0]} on {c.host} is taken by {who}; stop it or "
                     f"choose another port (see CDDS_STACK_*_PORT in the README)"
                 )
             if proc.prepare:
@@ -128,6 +135,9 @@ class Stack:
         for name, proc in self.processes.items():
             pid = proc.pid()
             state = "stopped" if pid is None else (proc.health() or "healthy")
+            if pid is None and (orphans := proc.orphans()):
+                pid = orphans[0]
+                state = "orphaned: ours but without a pid file; `make up` stops and restarts it"
             rows.append(StatusRow(name, pid, proc.ports, state, proc.log_file))
         return rows
 
