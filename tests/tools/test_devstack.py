@@ -235,3 +235,36 @@ def test_a_child_of_ours_left_behind_is_recognised_by_its_tag(tmp_path: Path) ->
         assert not port_open("127.0.0.1", server.ports[0])
     finally:
         server.stop(timeout=5)
+
+
+def test_an_untagged_server_of_another_stack_is_left_alone(tmp_path: Path) -> None:
+    # Given a server running our exact command, started by an older stack (so untagged) of
+    # another checkout: the same command, other settings in its environment
+    server = web_server(tmp_path)
+    server.env = {"CDDS_STACK_TEST_SETTING": "ours"}
+    stack = Stack(StackConfig(root=tmp_path))
+    stack.processes = {"web": server}
+    other = subprocess.Popen(
+        server.command,
+        env={**os.environ, "CDDS_STACK_TEST_SETTING": "theirs"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        eventually_sync(lambda: listener(server), lambda pid: pid == other.pid, timeout=30)
+        # Then it is not taken for ours: not stopped by down, named by up
+        assert server.orphans() == []
+        assert not server.stop(timeout=5)
+        assert other.poll() is None
+        with pytest.raises(
+            StackError, match=f"port {server.ports[0]} .* taken by pid {other.pid} "
+        ):
+            stack.up(("web",), log=lambda line: None)
+        assert other.poll() is None
+        # And with our settings (our own older server) it is recognised
+        server.env = {"CDDS_STACK_TEST_SETTING": "theirs"}
+        assert server.orphans() == [other.pid]
+    finally:
+        other.kill()
+        other.wait()

@@ -29,6 +29,8 @@ MARKER = "CDDS_STACK_PROCESS"
 """The environment variable that tags our processes (and their children) as ``name@run_dir``."""
 WRAPPERS = ("runuser",)
 """Privilege-dropping wrappers earlier versions started servers under (their pid files name it)."""
+ACCOUNT_VARIABLES = ("HOME", "SHELL", "USER", "LOGNAME")
+"""Set from the account a server runs as (as ``runuser`` did), whatever its ``env`` says."""
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -61,11 +63,13 @@ def _cmdline(pid: int) -> list[str]:
     return [arg.decode(errors="replace") for arg in raw.split(b"\0")[:-1]]
 
 
-def _environ_has(pid: int, entry: str) -> bool:
+def _environ(pid: int) -> dict[str, str]:
     try:
-        return entry.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
-        return False
+        return {}
+    pairs = (entry.decode(errors="replace").partition("=") for entry in raw.split(b"\0"))
+    return {name: value for name, _, value in pairs if name}
 
 
 def _children(pid: int) -> list[int]:
@@ -131,8 +135,9 @@ class Managed:
         return self.run_dir / f"{self.name}.pid"
 
     @property
-    def marker(self) -> str:
-        return f"{MARKER}={self.name}@{self.run_dir}"
+    def tag(self) -> str:
+        """This server's ``MARKER`` value: its name and the stack's run directory."""
+        return f"{self.name}@{self.run_dir}"
 
     def _recorded(self) -> int | None:
         """The pid file's process if it is alive and ours (a reused pid is not)."""
@@ -140,7 +145,7 @@ class Managed:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) and self._ours(pid, wrapped=True) else None
+        return pid if _alive(pid) and self._ours(pid) else None
 
     def pid(self) -> int | None:
         """The server's pid: for an older pid file naming a wrapper, the wrapper's child."""
@@ -150,16 +155,25 @@ class Managed:
             return children[0] if children else pid
         return pid
 
-    def _ours(self, pid: int, *, wrapped: bool = False) -> bool:
-        """Whether ``pid`` is this server: tagged by us, or (started by an older stack) running
-        exactly our command — directly, as an interpreted script, or under a wrapper."""
-        if _environ_has(pid, self.marker):
+    def _ours(self, pid: int, *, orphan: bool = False) -> bool:
+        """Whether ``pid`` is this server: tagged by us, or started by an older stack (untagged)
+        running exactly our command — directly, as an interpreted script, or under a wrapper.
+        An untagged ``orphan`` (no pid file vouches for it) must also have our environment:
+        another checkout's services run the same command with other settings."""
+        environ = _environ(pid)
+        if environ.get(MARKER) == self.tag:
             return True
         args = _cmdline(pid)
         forms = [args, args[1:]]
-        if wrapped and args and Path(args[0]).name in WRAPPERS and "--" in args:
+        if not orphan and args and Path(args[0]).name in WRAPPERS and "--" in args:
             forms.append(args[args.index("--") + 1 :])
-        return self.command in forms
+        if self.command not in forms:
+            return False
+        return not orphan or all(
+            environ.get(name) == value
+            for name, value in self.env.items()
+            if name not in ACCOUNT_VARIABLES
+        )
 
     def taken_ports(self, host: str) -> list[int]:
         return [p for p in self.ports if port_open(host, p)]
@@ -172,11 +186,11 @@ class Managed:
         """Servers of ours that hold our ports although no pid file names them."""
         if self.pid() is not None:
             return []
-        return sorted({pid for pid in self.holders().values() if self._ours(pid)})
+        return sorted({pid for pid in self.holders().values() if self._ours(pid, orphan=True)})
 
     def start(self) -> int:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env, MARKER: self.marker.split("=", 1)[1]}
+        env = {**os.environ, **self.env, MARKER: self.tag}
         uid: int | None = None
         gid: int | None = None
         groups: list[int] | None = None
@@ -185,7 +199,7 @@ class Managed:
             uid, gid = account.pw_uid, account.pw_gid
             groups = os.getgrouplist(account.pw_name, account.pw_gid)
             # What ``runuser -u`` set before (RabbitMQ finds its Erlang cookie under HOME).
-            env.update(
+            env.update(  # ACCOUNT_VARIABLES
                 HOME=account.pw_dir,
                 SHELL=account.pw_shell,
                 USER=account.pw_name,
