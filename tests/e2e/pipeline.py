@@ -14,6 +14,7 @@ import uuid
 import zipfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,11 +25,12 @@ from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.certificates import CertificateRecord, CertificateStore
 from cdds_shared.messaging import make_broker, publish
-from cdds_shared.messaging.messages import RunRequested, Timeframe
+from cdds_shared.messaging.messages import Timeframe
 from cdds_shared.runs import FINISHED, Run, RunStore
 from cdds_shared.settings import Settings
 from cdds_shared.ucs.query import UcsQuery
 from cdds_shared.ucs.source import PostgresUcsSource
+from cdds_tools.requester import Requester
 from cdds_tools.workers import WorkerProcess
 from tests.infra import StackInfo
 
@@ -55,6 +57,7 @@ class Pipeline:
     objects: MinioObjectStore = field(init=False)
     runs: RunStore = field(init=False)
     certificates: CertificateStore = field(init=False)
+    requester: Requester = field(init=False)
     workers: dict[str, Worker] = field(default_factory=dict)
 
     async def open(self) -> None:
@@ -66,6 +69,7 @@ class Pipeline:
         await self.objects.ensure_bucket()
         self.runs = RunStore(self.documents)
         self.certificates = CertificateStore(self.documents)
+        self.requester = Requester(self.documents, partial(publish, self.broker))
 
     async def close(self) -> None:
         for worker in self.workers.values():
@@ -88,6 +92,10 @@ class Pipeline:
     async def give_certificate(self, owner: str, cert: x509.Certificate | None = None) -> None:
         await self.certificates.put(CertificateRecord.of(owner, cert or self.cert))
 
+    def tenant_of(self, ucs_tenant_id: int) -> str:
+        """The CDDS tenant of a UCS tenant here: ``acme`` for the module's, ``ucs-<id>`` else."""
+        return "acme" if ucs_tenant_id == self.tenant_id else f"ucs-{ucs_tenant_id}"
+
     async def request(
         self,
         record_type: str = "interaction",
@@ -99,22 +107,19 @@ class Pipeline:
         split: int = 1 << 30,
         tenant_id: int | None = None,
     ) -> str:
-        run_id = uuid.uuid4().hex[:24]
-        await publish(
-            self.broker,
-            RunRequested(
-                correlation_id=run_id,
-                run_id=run_id,
-                tenant="acme",
-                ucs_tenant_id=tenant_id or self.tenant_id,
-                owner=owner,
-                record_type=record_type,  # type: ignore[arg-type]
-                media_types=media_types,
-                timeframe=Timeframe(start=start, end=end),
-                split_size_bytes=split,
-            ),
+        """Start a run as the gateway does (``Requester``): the tenant of the UCS tenant and the
+        owner, an exporter of it, are made when missing."""
+        ucs_tenant_id = tenant_id or self.tenant_id
+        run = await self.requester.request(
+            tenant=self.tenant_of(ucs_tenant_id),
+            ucs_tenant_id=ucs_tenant_id,
+            owner=owner,
+            record_type=record_type,  # type: ignore[arg-type]
+            media_types=media_types,
+            timeframe=Timeframe(start=start, end=end),
+            split_size_bytes=split,
         )
-        return run_id
+        return run.id
 
     async def finished(self, run_id: str, timeout: float = 120) -> Run:
         """Wait until the run ends (the state is polled: the run document is the truth)."""

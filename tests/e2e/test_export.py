@@ -122,7 +122,8 @@ async def test_media_type_and_timeframe_select_exactly_the_right_rows(
 async def test_other_tenants_rows_never_appear(
     pipeline: Pipeline, workers: dict[str, Worker], tmp_path: Path
 ) -> None:
-    run_id = await pipeline.request("interaction", tenant_id=pipeline.other_tenant_id)
+    await pipeline.give_certificate("olga")  # a user of the other tenant: alice is acme's
+    run_id = await pipeline.request("interaction", owner="olga", tenant_id=pipeline.other_tenant_id)
     query = UcsQuery(pipeline.other_tenant_id, "interaction")
     members = await _assert_exports_exactly(pipeline, run_id, query, tmp_path)
     assert all(

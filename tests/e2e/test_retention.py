@@ -356,7 +356,9 @@ async def test_the_api_answers_410_for_an_expired_file_and_it_is_gone(
     start_janitor(pipeline)
     gateway = pipeline.worker("gateway")
     identity = IdentityStore(pipeline.documents)
-    tenant = await identity.create_tenant("acme", pipeline.tenant_id + 1)
+    tenant = await pipeline.requester.tenant(
+        pipeline.tenant_of(pipeline.tenant_id), pipeline.tenant_id
+    )
     user = await identity.create_user("rita", tenant.name, ["exporter"], "rita's long password")
     await pipeline.give_certificate(user.id)
     run_id = await pipeline.request("interaction", owner=user.id, split=SPLIT)

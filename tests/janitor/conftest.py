@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.audit import AuditLog
-from cdds_shared.messaging.messages import Message, RunRequested
+from cdds_shared.messaging.messages import Message
 from cdds_shared.retention import RetentionPorts
 from cdds_shared.runs import Artifact, MemberCount, Run, RunStore, artifact_id, utcnow
 from cdds_shared.settings import MinioSettings, MongoSettings
@@ -126,16 +126,17 @@ async def replicas(
 
 
 async def new_run(runs: RunStore) -> Run:
-    run_id = uuid.uuid4().hex[:24]
-    request = RunRequested(
-        correlation_id=run_id,
-        run_id=run_id,
+    run = Run(
+        id=uuid.uuid4().hex[:24],
         tenant="acme",
         ucs_tenant_id=4242,
         owner="alice",
         record_type="interaction",
+        split_size_bytes=1 << 30,
+        requested_at=utcnow(),
     )
-    return await runs.create(request)
+    await runs.insert(run)
+    return run
 
 
 async def stored_artifact(

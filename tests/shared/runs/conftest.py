@@ -13,7 +13,6 @@ from pydantic import SecretStr
 
 from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.adapters.mongo import MongoDocumentStore
-from cdds_shared.messaging.messages import RunRequested
 from cdds_shared.runs import (
     Artifact,
     MemberCount,
@@ -24,6 +23,7 @@ from cdds_shared.runs import (
     artifact_id,
     utcnow,
 )
+from cdds_shared.runs.model import GATEWAY
 from cdds_shared.settings import MinioSettings
 from tests.infra import StackInfo
 
@@ -58,19 +58,27 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:24]
 
 
-def request_of(run_id: str | None = None, **changes: Any) -> RunRequested:
-    run_id = run_id or new_run_id()
+def run_of(run_id: str | None = None, **changes: Any) -> Run:
+    """A queued run as the gateway makes it (not stored)."""
     values: dict[str, Any] = {
-        "correlation_id": run_id,
-        "run_id": run_id,
+        "id": run_id or new_run_id(),
         "tenant": "acme",
         "ucs_tenant_id": 4242,
         "owner": "alice",
         "record_type": "interaction",
         "split_size_bytes": 1 << 20,
+        "requested_at": utcnow(),
+        "created_by": GATEWAY,
         **changes,
     }
-    return RunRequested(**values)
+    return Run(**values)
+
+
+async def queued_run(runs: RunStore, **changes: Any) -> Run:
+    """A new run, stored ``queued``."""
+    run = run_of(**changes)
+    await runs.insert(run)
+    return run
 
 
 def plan_of(partitions: int, estimate: int = 1000) -> Plan:
@@ -86,7 +94,7 @@ def plan_of(partitions: int, estimate: int = 1000) -> Plan:
 
 async def running_run(runs: RunStore, partitions: int = 2, estimate: int = 1000) -> Run:
     """A new run, planned and started, as the exporter leaves it before the first part."""
-    run = await runs.create(request_of())
+    run = await queued_run(runs)
     started = await runs.transition(
         run.id, ("queued",), "running", started_at=utcnow(), plan=plan_of(partitions, estimate)
     )

@@ -15,7 +15,7 @@ from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.messaging.messages import Message, RunCompleted, RunFailed
 from cdds_shared.runs import Run, RunStore, utcnow
 from cdds_shared.runs.lifecycle import complete_if_done, fail_run, fail_stalled, remove_staging
-from tests.shared.runs.conftest import artifact_of, new_run_id, request_of, running_run
+from tests.shared.runs.conftest import artifact_of, new_run_id, queued_run, running_run
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +142,7 @@ async def test_completion_is_republished_when_the_publisher_died(runs: RunStore)
 
 
 async def test_a_run_without_data_publishes_no_data(runs: RunStore) -> None:
-    run = await runs.create(request_of())
+    run = await queued_run(runs)
     assert await runs.transition(run.id, ("queued",), "no_data", finished_at=utcnow())
     published = Recorder()
 
@@ -155,7 +155,7 @@ async def test_a_run_without_data_publishes_no_data(runs: RunStore) -> None:
 
 @pytest.mark.parametrize("status", ["queued", "failed", "cancelled"])
 async def test_a_run_not_running_is_not_completed(runs: RunStore, status: str) -> None:
-    run = await runs.create(request_of())
+    run = await queued_run(runs)
     if status != "queued":
         assert await runs.transition(run.id, ("queued",), status)  # type: ignore[arg-type]
     published = Recorder()
@@ -224,7 +224,7 @@ async def test_fail_stalled_fails_only_idle_runs(runs: RunStore, objects: MinioO
     def ago(seconds: int) -> datetime:
         return now - timedelta(seconds=seconds)
 
-    stalled = await runs.create(request_of())  # its exporter last reported 900 s ago
+    stalled = await queued_run(runs)  # its exporter last reported 900 s ago
     await runs.transition(stalled.id, ("queued",), "running", started_at=ago(1000))
     await runs.record_partition_progress(stalled.id, 0, records=5)
     await runs._partitions.update({"_id": f"{stalled.id}:0000"}, {"updated_at": ago(900)})
@@ -235,11 +235,11 @@ async def test_fail_stalled_fails_only_idle_runs(runs: RunStore, objects: MinioO
     recent = artifact_of(sealing, 0, 0).model_copy(update={"created_at": ago(10)})
     await runs.add_artifact(recent)
 
-    exporting = await runs.create(request_of())  # a partition reported progress just now
+    exporting = await queued_run(runs)  # a partition reported progress just now
     await runs.transition(exporting.id, ("queued",), "running", started_at=ago(900))
     await runs.record_partition_progress(exporting.id, 0, records=10)
 
-    fresh = await runs.create(request_of())
+    fresh = await queued_run(runs)
     await runs.transition(fresh.id, ("queued",), "running", started_at=ago(299))
 
     base = {**stalled.model_dump(), "status": "queued", "started_at": None}

@@ -1,4 +1,4 @@
-"""``RunStore`` on the real MongoDB-wire server: idempotent creation, conditional transitions that
+"""``RunStore`` on the real MongoDB-wire server: insert-once runs, conditional transitions that
 exactly one writer wins, insert-once checkpoints and artifacts, completion and progress derived on
 read (DESIGN §3)."""
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cdds_shared.adapters.minio_store import MinioObjectStore
-from cdds_shared.errors import NotFoundError
+from cdds_shared.errors import ConflictError, NotFoundError
 from cdds_shared.messaging.messages import Message, RunCompleted, RunFailed
 from cdds_shared.runs import Artifact, Run, RunStore, utcnow
 from cdds_shared.runs.lifecycle import complete_if_done, fail_run
@@ -19,7 +19,8 @@ from tests.shared.runs.conftest import (
     artifact_of,
     new_run_id,
     plan_of,
-    request_of,
+    queued_run,
+    run_of,
     running_run,
 )
 
@@ -44,20 +45,29 @@ class Recorder:
 # -- runs --------------------------------------------------------------------------------------
 
 
-async def test_create_is_idempotent(runs: RunStore) -> None:
-    # Given a run created from a request, then started
-    request = request_of(media_types=["email"])
-    created = await runs.create(request)
-    assert created.status == "queued" and created.media_types == ["email"]
-    await runs.transition(request.run_id, ("queued",), "running", started_at=utcnow())
+async def test_a_run_is_inserted_once(runs: RunStore) -> None:
+    # Given a run the gateway created, then started
+    run = await queued_run(runs, media_types=["email"])
+    assert (await runs.get(run.id)).media_types == ["email"]
+    await runs.transition(run.id, ("queued",), "running", started_at=utcnow())
 
-    # When the same request is delivered again
-    again = await runs.create(request)
+    # When a run of the same id is inserted again
+    with pytest.raises(ConflictError):
+        await runs.insert(run_of(run.id, owner="mallory"))
 
-    # Then the existing run comes back, untouched
-    assert again.status == "running"
-    assert again.requested_at == created.requested_at
-    assert again == await runs.get(request.run_id)
+    # Then the existing run is untouched
+    again = await runs.get(run.id)
+    assert (again.status, again.owner, again.requested_at) == ("running", "alice", run.requested_at)
+
+
+async def test_only_a_queued_run_is_deleted_as_unstarted(runs: RunStore) -> None:
+    queued, started = await queued_run(runs), await running_run(runs)
+    assert await runs.delete_queued(queued.id)
+    assert not await runs.delete_queued(started.id)
+    assert not await runs.delete_queued(queued.id)
+    with pytest.raises(NotFoundError):
+        await runs.get(queued.id)
+    assert (await runs.get(started.id)).status == "running"
 
 
 async def test_get_of_a_missing_run_names_it(runs: RunStore) -> None:
@@ -67,7 +77,7 @@ async def test_get_of_a_missing_run_names_it(runs: RunStore) -> None:
 
 
 async def test_transition_keeps_the_plan_and_fields(runs: RunStore) -> None:
-    run = await runs.create(request_of())
+    run = await queued_run(runs)
     plan = plan_of(3, estimate=123)
     started = await runs.transition(run.id, ("queued",), "running", plan=plan, job_id="j-1")
     assert started is not None
@@ -77,7 +87,7 @@ async def test_transition_keeps_the_plan_and_fields(runs: RunStore) -> None:
 
 
 async def test_transition_from_another_status_does_nothing(runs: RunStore) -> None:
-    run = await runs.create(request_of())
+    run = await queued_run(runs)
     assert await runs.transition(run.id, ("running",), "completed") is None
     assert await runs.transition(new_run_id(), ("queued",), "running") is None
     assert (await runs.get(run.id)).status == "queued"
@@ -288,7 +298,7 @@ async def test_is_complete(
     complete: bool,
 ) -> None:
     # Given a run, its sealed parts and its partitions' reports, as stored
-    run = await runs.create(request_of())
+    run = await queued_run(runs)
     if planned is not None:
         started = await runs.transition(run.id, ("queued",), "running", plan=plan_of(planned))
         assert started is not None
@@ -309,7 +319,7 @@ async def test_is_complete(
 async def test_progress_while_running(runs: RunStore) -> None:
     # Given a run started a minute ago with 100 records estimated
     started_at = utcnow() - timedelta(seconds=60)
-    run = await runs.create(request_of())
+    run = await queued_run(runs)
     running = await runs.transition(
         run.id, ("queued",), "running", started_at=started_at, plan=plan_of(2, estimate=100)
     )
@@ -341,7 +351,7 @@ async def test_progress_while_running(runs: RunStore) -> None:
 
 async def test_progress_of_a_run_not_running_has_no_eta(runs: RunStore) -> None:
     # Given a run with a third of its records sealed
-    run = await runs.create(request_of())
+    run = await queued_run(runs)
     queued = await runs.get(run.id)
     assert queued.plan is None
     progress = await runs.progress(queued)

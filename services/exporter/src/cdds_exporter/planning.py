@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from cdds_exporter.deps import ExporterDeps
+from cdds_exporter.trust import trusted_run
 from cdds_exporter.zipwriter import ZipPartWriter
 from cdds_shared.certificates import usable_certificate
 from cdds_shared.crypto.cms import Recipient, envelope_overhead
@@ -40,7 +41,7 @@ def run_query(run: Run) -> UcsQuery:
 
 
 async def plan_run(request: RunRequested, deps: ExporterDeps) -> None:
-    run = await deps.runs.create(request)
+    run = await trusted_run(request, deps.documents)  # ForgedMessage unless it checks out
     if run.status == "running" and run.plan is not None:
         await _dispatch(run, deps, only_missing=True)  # redelivered after planning: finish fan-out
         return

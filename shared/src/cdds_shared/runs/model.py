@@ -15,11 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cdds_shared.messaging.messages import RecordType, Timeframe
+from cdds_shared.messaging.messages import RecordType, RunRequested, Timeframe
 
 __all__ = [
     "ACTIVE",
     "FINISHED",
+    "GATEWAY",
     "Artifact",
     "MemberCount",
     "PartitionPlan",
@@ -38,6 +39,8 @@ RunStatus = Literal["queued", "running", "completed", "no_data", "failed", "canc
 ACTIVE: tuple[RunStatus, ...] = ("queued", "running")
 FINISHED: tuple[RunStatus, ...] = ("completed", "no_data", "failed", "cancelled")
 SealMode = Literal["gcm", "legacy-cbc"]
+GATEWAY = "gateway"
+"""``Run.created_by`` of a run the gateway created: the only runs an exporter works for."""
 
 
 def to_millis(moment: datetime) -> datetime:
@@ -102,11 +105,32 @@ class Run(_Doc):
     error: str | None = None
     plan: Plan | None = None
     job_id: str | None = None
+    created_by: str | None = Field(
+        None,
+        description="who created the document: 'gateway' (GATEWAY); a run without it (made from "
+        "a message before issue #9) is never started",
+    )
     completion_published: bool = False
     announcement_claimed_at: datetime | None = None
 
     def document(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, mode="python")
+
+    def request(self) -> RunRequested:
+        """The ``RunRequested`` that starts this run: it repeats what the exporter checks
+        against this document (``cdds_exporter.trust``)."""
+        return RunRequested(
+            correlation_id=self.id,
+            occurred_at=self.requested_at,
+            run_id=self.id,
+            tenant=self.tenant,
+            ucs_tenant_id=self.ucs_tenant_id,
+            owner=self.owner,
+            record_type=self.record_type,
+            media_types=self.media_types,
+            timeframe=self.timeframe,
+            split_size_bytes=self.split_size_bytes,
+        )
 
 
 class MemberCount(_Doc):

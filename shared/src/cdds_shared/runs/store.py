@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cdds_shared.errors import ConflictError, NotFoundError
-from cdds_shared.messaging.messages import RunRequested
 from cdds_shared.ports.documents import DocumentCollection, DocumentStore, IndexSpec
 from cdds_shared.runs.model import (
     ACTIVE,
@@ -68,28 +67,14 @@ class RunStore:
 
     # -- runs -------------------------------------------------------------------------------
 
-    async def create(self, request: RunRequested) -> Run:
-        """The run of a request; created ``queued`` unless it exists (a redelivery, or the
-        gateway created it first)."""
-        run = Run(
-            id=request.run_id,
-            tenant=request.tenant,
-            ucs_tenant_id=request.ucs_tenant_id,
-            owner=request.owner,
-            record_type=request.record_type,
-            media_types=request.media_types,
-            timeframe=request.timeframe,
-            split_size_bytes=request.split_size_bytes,
-            requested_at=to_millis(request.occurred_at),
-        )
-        try:
-            await self._runs.insert(run.document())
-        except ConflictError:
-            return await self.get(request.run_id)
-        return run
-
     async def insert(self, run: Run) -> None:
+        """Insert a new run; ``ConflictError`` if one of that id exists. Only the gateway creates
+        runs (``cdds_shared.runs.requesting``): the exporter never makes one from a message."""
         await self._runs.insert(run.document())
+
+    async def delete_queued(self, run_id: str) -> bool:
+        """Remove a run nobody has started (its ``RunRequested`` was not confirmed)."""
+        return bool(await self._runs.delete({"_id": run_id, "status": "queued"}))
 
     async def get(self, run_id: str) -> Run:
         try:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.certificates import CertificateRecord, CertificateStore
 from cdds_shared.messaging import make_broker, publish
-from cdds_shared.messaging.messages import RunRequested
 from cdds_shared.runs import FINISHED, RunStore
 from cdds_shared.settings import Settings, load_settings
 from cdds_shared.ucs import statements
@@ -36,6 +35,7 @@ from cdds_shared.ucs.seed import seed
 from cdds_shared.ucs.source import PostgresUcsSource
 from cdds_tools.bench.sandbox import Sandbox, cpu_seconds, peak_rss_bytes
 from cdds_tools.identity import make_identity
+from cdds_tools.requester import Requester
 
 __all__ = ["main"]
 
@@ -111,22 +111,20 @@ async def _ours(
         await CertificateStore(documents).put(CertificateRecord.of("bench", cert))
         runs = RunStore(documents)
         await broker.connect()
-        run_id = uuid.uuid4().hex[:24]
+        requester = Requester(documents, partial(publish, broker))
+        await requester.tenant("bench", tenant)
+        await requester.user("bench", "bench")  # before the clock starts: argon2 is slow
         pids = {w.service: w.proc.pid for w in sandbox.workers if w.proc is not None}
         cpu_before = cpu_seconds(pids)
         began = time.monotonic()
-        await publish(
-            broker,
-            RunRequested(
-                correlation_id=run_id,
-                run_id=run_id,
-                tenant="bench",
-                ucs_tenant_id=tenant,
-                owner="bench",
-                record_type="interaction",
-                split_size_bytes=split,
-            ),
+        started = await requester.request(
+            tenant="bench",
+            ucs_tenant_id=tenant,
+            owner="bench",
+            record_type="interaction",
+            split_size_bytes=split,
         )
+        run_id = started.id
         while True:
             run = await runs.get(run_id) if await _exists(runs, run_id) else None
             if run is not None and run.status in FINISHED:

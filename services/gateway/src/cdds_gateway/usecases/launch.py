@@ -1,10 +1,9 @@
-"""Starting a run: refuse without a usable certificate, create the run document, publish
-``RunRequested`` with publisher confirms — and if RabbitMQ does not confirm, remove the run again,
-so that nothing half-created remains (issue #4)."""
+"""Starting a run: refuse without a usable certificate, then ``request_run``: the run document
+marked as the gateway's, ``RunRequested`` with publisher confirms — and if RabbitMQ does not
+confirm, the run removed again, so that nothing half-created remains (issues #4, #9)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import uuid
 from datetime import datetime
@@ -17,15 +16,12 @@ from cdds_gateway.usecases.errors import certificate_required, service_unavailab
 from cdds_shared.audit import Outcome
 from cdds_shared.certificates import CertificateUnusable, usable_certificate
 from cdds_shared.logging import get_logger
-from cdds_shared.messaging.messages import RunRequested
 from cdds_shared.runs.model import Run
-from cdds_shared.runs.store import RUNS
+from cdds_shared.runs.requesting import PUBLISH_TIMEOUT, RequestNotConfirmed, request_run
 
 __all__ = ["PUBLISH_TIMEOUT", "check_certificate", "launch", "new_run_id", "occurrence_run_id"]
 
 log = get_logger("cdds.gateway.runs")
-PUBLISH_TIMEOUT = 5.0
-"""Seconds to wait for RabbitMQ's confirm before the start is called off (503)."""
 
 
 def new_run_id() -> str:
@@ -47,21 +43,6 @@ async def check_certificate(deps: GatewayDeps, owner: str, owner_name: str) -> N
         raise certificate_required(
             str(exc).replace(f"user {owner}", f"user {owner_name}")
         ) from None
-
-
-def _request_of(run: Run) -> RunRequested:
-    return RunRequested(
-        correlation_id=run.id,
-        occurred_at=run.requested_at,
-        run_id=run.id,
-        tenant=run.tenant,
-        ucs_tenant_id=run.ucs_tenant_id,
-        owner=run.owner,
-        record_type=run.record_type,
-        media_types=run.media_types,
-        timeframe=run.timeframe,
-        split_size_bytes=run.split_size_bytes,
-    )
 
 
 async def launch(
@@ -88,16 +69,13 @@ async def launch(
     except ApiError as exc:
         await audit("failure", reason=exc.detail)
         raise
-    await deps.runs.insert(run)
     try:
-        await asyncio.wait_for(deps.publish(_request_of(run)), PUBLISH_TIMEOUT)
-    except Exception as exc:
-        # Remove the run unless an exporter already took it (a confirm lost after delivery).
-        if await deps.documents.collection(RUNS).delete({"_id": run.id, "status": "queued"}):
-            error = f"{type(exc).__name__}: {exc}"
-            log.warning("run not started: RabbitMQ did not confirm", run_id=run.id, error=error)
-            await audit("failure", reason=f"RabbitMQ did not confirm: {type(exc).__name__}")
-            raise service_unavailable() from None
+        run = await request_run(deps.runs, deps.publish, run, timeout=PUBLISH_TIMEOUT)
+    except RequestNotConfirmed as exc:
+        error = f"{type(exc.cause).__name__}: {exc.cause}"
+        log.warning("run not started: RabbitMQ did not confirm", run_id=run.id, error=error)
+        await audit("failure", reason=f"RabbitMQ did not confirm: {type(exc.cause).__name__}")
+        raise service_unavailable() from None
     await audit()
     log.info("run requested", run_id=run.id, job_id=run.job_id, owner=run.owner)
     return run
