@@ -31,6 +31,7 @@ __all__ = [
     "MongoSettings",
     "RabbitSettings",
     "RetentionSettings",
+    "RetrySettings",
     "Settings",
     "TransitSettings",
     "UcsSettings",
@@ -124,13 +125,42 @@ class ExportSettings(BaseModel):
     max_partitions: int = Field(64, ge=1, description="upper bound of partitions per run")
     concurrency: int = Field(2, ge=1, le=64, description="messages one worker handles at once")
     stall_timeout_seconds: float = Field(
-        900.0, gt=0, description="a running run with no progress for this long is marked failed"
+        1200.0,
+        gt=0,
+        description="a running run with no progress for this long is marked failed; keep it "
+        "above CDDS_RETRY__BUDGET_SECONDS, so an outage fails a run naming the dependency",
     )
     watchdog_interval_seconds: float = Field(30.0, gt=0, description="how often stalls are checked")
 
 
 class RetentionSettings(BaseModel):
     seconds: int = Field(2_592_000, ge=1, description="artifact lifetime (default 30 days)")
+
+
+class RetrySettings(BaseModel):
+    """How a message that failed for a transient reason comes back (``messaging/fate.py``)."""
+
+    budget_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="how long a message keeps being retried after its first failure before the "
+        "run it belongs to fails, naming the dependency",
+    )
+    tiers_seconds: tuple[float, ...] = Field(
+        (1.0, 5.0, 30.0, 120.0),
+        min_length=1,
+        description="delays of the retry queues, one per attempt (the last one repeats); JSON list",
+    )
+    probe_interval_seconds: float = Field(
+        2.0, gt=0, description="how often a worker paused by a dependency outage probes it"
+    )
+
+    @field_validator("tiers_seconds")
+    @classmethod
+    def _positive(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(t <= 0 for t in value):
+            raise ValueError("every delay must be above 0")
+        return value
 
 
 class JanitorSettings(BaseModel):
@@ -156,6 +186,7 @@ class Settings(BaseSettings):
     transit: TransitSettings = TransitSettings()
     export: ExportSettings = ExportSettings()
     retention: RetentionSettings = RetentionSettings()
+    retry: RetrySettings = RetrySettings()
     janitor: JanitorSettings = JanitorSettings()
 
     @model_validator(mode="after")

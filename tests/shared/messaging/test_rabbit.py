@@ -1,4 +1,5 @@
 """RabbitMQ against the real broker: confirms, unroutable publishes, manual ack, dead letters.
+What happens to failing messages is in ``test_fate.py``.
 
 FastStream's in-memory TestRabbitBroker has no DLX, delivery limits or confirms, so these run
 against the real server (DESIGN §11).
@@ -7,7 +8,6 @@ against the real server (DESIGN §11).
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import aio_pika
@@ -16,7 +16,7 @@ from aio_pika.exceptions import DeliveryError
 from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker, RabbitMessage
 
-from cdds_shared.errors import PermanentError, TransientError
+from cdds_shared.errors import TransientError
 from cdds_shared.messaging import (
     EVENTS,
     RunRequested,
@@ -184,26 +184,3 @@ async def test_poison_message_is_dead_lettered_at_once(
     )
     assert dead.body == b"not json at all"
     assert attempts == 0  # never reached the handler: the body does not validate
-
-
-async def test_failing_message_reaches_dead_letters_after_the_delivery_limit(
-    vhost_url: str, amqp: aio_pika.abc.AbstractChannel, unique: str
-) -> None:
-    body = _request("run-bug").model_dump(mode="json")
-    dead, attempts = await _dead_letter_after(
-        vhost_url, amqp, unique, 2, RuntimeError("a bug that never goes away"), body
-    )
-    assert json.loads(dead.body) == body
-    assert attempts == 3  # the first delivery plus the two redeliveries the limit allows
-    assert dead.headers.get("x-first-death-reason") == "delivery_limit"
-
-
-async def test_permanent_error_is_dead_lettered_without_retry(
-    vhost_url: str, amqp: aio_pika.abc.AbstractChannel, unique: str
-) -> None:
-    body = _request("run-no-cert").model_dump(mode="json")
-    dead, attempts = await _dead_letter_after(
-        vhost_url, amqp, unique, 5, PermanentError("certificate missing"), body
-    )
-    assert attempts == 1
-    assert dead.headers.get("x-first-death-reason") == "rejected"

@@ -13,7 +13,6 @@ from cdds_encryptor.sealing import seal_part
 from cdds_shared.messaging import WORK_QUEUES, Topology
 from cdds_shared.messaging.messages import PartStaged
 from cdds_shared.messaging.topology import EVENTS
-from cdds_shared.runs.lifecycle import fails_run_on_permanent_error
 from cdds_shared.settings import Settings
 from cdds_shared.worker import WorkerHooks, create_worker_app
 
@@ -32,11 +31,13 @@ def register(broker: RabbitBroker, settings: Settings) -> WorkerHooks:
     @broker.subscriber(topology.queue(WORK_QUEUES["encryptor"]), EVENTS, channel=channel)
     async def on_part_staged(message: PartStaged) -> None:
         """Seal the part for its owner, store the artifact, report progress and completion."""
-        async with fails_run_on_permanent_error(*deps.failing(message.run_id)):
-            await seal_part(message, deps)
+        await seal_part(message, deps)
 
     return WorkerHooks(
-        on_startup=[deps.start], after_startup=[deps.timer.declare], on_shutdown=[deps.stop]
+        on_startup=[deps.start],
+        after_startup=[deps.timer.declare],
+        on_shutdown=[deps.stop],
+        on_give_up=deps.give_up,
     )
 
 

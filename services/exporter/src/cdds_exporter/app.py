@@ -15,7 +15,6 @@ from cdds_exporter.watchdog import Watchdog
 from cdds_shared.messaging import WORK_QUEUES, Topology
 from cdds_shared.messaging.messages import ExportPartition, RunRequested
 from cdds_shared.messaging.topology import EVENTS
-from cdds_shared.runs.lifecycle import fails_run_on_permanent_error
 from cdds_shared.settings import Settings
 from cdds_shared.worker import WorkerHooks, create_worker_app
 
@@ -34,20 +33,19 @@ def register(broker: RabbitBroker, settings: Settings) -> WorkerHooks:
     @broker.subscriber(topology.queue(WORK_QUEUES["exporter"]), EVENTS, channel=channel)
     async def on_run_requested(message: RunRequested) -> None:
         """Plan the run and fan it out as one ``ExportPartition`` per partition."""
-        async with fails_run_on_permanent_error(*deps.failing(message.run_id)):
-            await plan_run(message, deps)
+        await plan_run(message, deps)
 
     @broker.subscriber(topology.queue(WORK_QUEUES["exporter-partition"]), EVENTS, channel=channel)
     async def on_export_partition(message: ExportPartition) -> None:
         """Stream one partition into staged parts."""
-        async with fails_run_on_permanent_error(*deps.failing(message.run_id)):
-            await export_partition(message, deps)
+        await export_partition(message, deps)
 
     watchdog = Watchdog(deps, settings)
     return WorkerHooks(
         on_startup=[deps.start],
         after_startup=[watchdog.start],
         on_shutdown=[watchdog.stop, deps.stop],
+        on_give_up=deps.give_up,
     )
 
 

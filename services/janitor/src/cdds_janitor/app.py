@@ -38,8 +38,9 @@ def register(
 
     @broker.subscriber(topology.queue(WORK_QUEUES["janitor"]), EVENTS)
     async def on_artifact_due(message: ArtifactDue) -> None:
-        """Expire the artifact if it is still available and due (idempotent). MinIO down →
-        retried with back-off up to the delivery limit; the sweep is the backstop."""
+        """Expire the artifact if it is still available and due (idempotent). MinIO or MongoDB
+        down → retried through the delay queues for the retry budget, then dead-lettered (no
+        run is failed: the janitor gives ``on_give_up`` none); the sweep is the backstop."""
         metrics.record(await expire_due(deps.retention, message))
 
     sweeper = Sweeper(deps, metrics, settings.janitor.sweep_interval_seconds)

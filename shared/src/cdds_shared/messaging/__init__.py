@@ -1,6 +1,8 @@
 """Messages, topology and the broker: everything RabbitMQ-shaped that the services share."""
 
-from cdds_shared.messaging.broker import ErrorPolicyMiddleware, make_broker, publish
+from cdds_shared.messaging.broker import make_broker, publish
+from cdds_shared.messaging.fate import FatePolicy, GiveUp
+from cdds_shared.messaging.gate import DependencyGate
 from cdds_shared.messaging.messages import (
     ALL_MESSAGES,
     ArtifactDue,
@@ -22,6 +24,7 @@ from cdds_shared.messaging.topology import (
     Topology,
     WorkQueue,
     declare_topology,
+    topology_of,
 )
 
 __all__ = [
@@ -31,8 +34,10 @@ __all__ = [
     "WORK_QUEUES",
     "ArtifactDue",
     "ArtifactExpired",
-    "ErrorPolicyMiddleware",
+    "DependencyGate",
     "ExportPartition",
+    "FatePolicy",
+    "GiveUp",
     "Message",
     "PartSealed",
     "PartStaged",
@@ -46,4 +51,5 @@ __all__ = [
     "make_broker",
     "ping_rabbit",
     "publish",
+    "topology_of",
 ]

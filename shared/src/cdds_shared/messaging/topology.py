@@ -1,9 +1,13 @@
 """The RabbitMQ topology, declared once and imported by publishers and subscribers (DESIGN §3, §6).
 
 - ``cdds.events`` (topic): every message, routed by its ``ROUTING_KEY``.
-- Work queues are quorum queues with ``x-delivery-limit``; a message that fails that many times
-  (or is rejected as permanent) is dead-lettered through ``cdds.dead`` to ``<queue>.dead``,
-  where it stays visible.
+- Work queues are quorum queues. A message whose fate is "dead letter" (``messaging/fate.py``)
+  ends in ``<queue>.dead``, where it stays visible: malformed bodies are rejected through
+  ``cdds.dead``; permanent failures and spent retry budgets are republished there with the reason.
+  ``x-delivery-limit`` is only a backstop against a crash loop (a worker that dies on a message).
+- Retry queues ``<queue>.retry.<delay>`` (one per work queue and delay tier) hold a failed
+  message for a queue-level TTL, then dead-letter it at-least-once through the default exchange
+  back to ``<queue>``: delayed redelivery without holding a consumer.
 - Retention hold queues (one per retention value) carry ``ArtifactDue`` with a queue-level TTL and
   dead-letter it at-least-once back to ``cdds.events`` when it is due.
 """
@@ -17,6 +21,7 @@ from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExcha
 from faststream.rabbit.schemas.queue import QuorumQueueArgs
 
 from cdds_shared.messaging.messages import ArtifactDue, ExportPartition, PartStaged, RunRequested
+from cdds_shared.settings import Settings
 
 __all__ = [
     "DEAD_LETTERS",
@@ -25,6 +30,8 @@ __all__ = [
     "Topology",
     "WorkQueue",
     "declare_topology",
+    "tier_name",
+    "topology_of",
 ]
 
 EVENTS = RabbitExchange("cdds.events", type=ExchangeType.TOPIC, durable=True)
@@ -45,12 +52,20 @@ WORK_QUEUES = {
 }
 
 
+def tier_name(delay_seconds: float) -> str:
+    """``5s`` for whole seconds, ``200ms`` otherwise (names must not depend on float printing)."""
+    millis = round(delay_seconds * 1000)
+    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
+
+
 @dataclass(frozen=True)
 class Topology:
     """Queue definitions for one deployment's settings."""
 
     delivery_limit: int = 5
     hold_max_length: int = 10_000_000
+    retry_tiers: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
+    retry_max_length: int = 1_000_000
 
     def queue(self, spec: WorkQueue) -> RabbitQueue:
         args: dict[str, Any] = {
@@ -67,6 +82,29 @@ class Topology:
 
     def dead_queue(self, spec: WorkQueue) -> RabbitQueue:
         return RabbitQueue(f"{spec.name}.dead", QueueType.QUORUM, routing_key=spec.name)
+
+    def retry_queue(self, spec: WorkQueue, delay_seconds: float) -> RabbitQueue:
+        """Delay queue of one tier. Queue-level TTL, never per-message expiration (it blocks at
+        the head). At-least-once dead-lettering, so a message is only removed once the work queue
+        confirmed it; that strategy requires ``reject-publish``: a full retry queue refuses the
+        publish (the failed message then stays where it is) rather than dropping its head."""
+        args: dict[str, Any] = {
+            "x-message-ttl": max(1, round(delay_seconds * 1000)),
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": spec.name,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+            "x-max-length": self.retry_max_length,
+        }
+        return RabbitQueue(
+            self.retry_queue_name(spec.name, delay_seconds),
+            QueueType.QUORUM,
+            arguments=cast(QuorumQueueArgs, args),
+        )
+
+    @staticmethod
+    def retry_queue_name(queue: str, delay_seconds: float) -> str:
+        return f"{queue}.retry.{tier_name(delay_seconds)}"
 
     def hold_queue(self, retention_seconds: int) -> RabbitQueue:
         """Timer queue for one retention value. Never per-message expiration: it blocks at the
@@ -90,7 +128,8 @@ class Topology:
 async def declare_topology(
     broker: RabbitBroker, topology: Topology, specs: tuple[WorkQueue, ...] | None = None
 ) -> None:
-    """Declare exchanges, work queues with their bindings, and dead-letter queues. Idempotent."""
+    """Declare exchanges, work queues with their bindings, dead-letter and retry queues.
+    Idempotent."""
     events = await broker.declare_exchange(EVENTS)
     dead = await broker.declare_exchange(DEAD_LETTERS)
     for spec in specs if specs is not None else tuple(WORK_QUEUES.values()):
@@ -98,3 +137,12 @@ async def declare_topology(
         await queue.bind(events, routing_key=spec.routing_key)
         dead_queue = await broker.declare_queue(topology.dead_queue(spec))
         await dead_queue.bind(dead, routing_key=spec.name)
+        for delay in topology.retry_tiers:
+            await broker.declare_queue(topology.retry_queue(spec, delay))
+
+
+def topology_of(settings: Settings) -> Topology:
+    """The topology one deployment's settings describe."""
+    return Topology(
+        delivery_limit=settings.rabbit.delivery_limit, retry_tiers=settings.retry.tiers_seconds
+    )

@@ -15,7 +15,7 @@ from cdds_shared.certificates import CertificateStore
 from cdds_shared.crypto.transit import TransitKey
 from cdds_shared.messaging import publish
 from cdds_shared.ports.objects import ObjectStore
-from cdds_shared.runs.lifecycle import Publish
+from cdds_shared.runs.lifecycle import Publish, fail_run
 from cdds_shared.runs.store import RunStore
 from cdds_shared.settings import Settings
 
@@ -46,9 +46,10 @@ class RunDeps:
             "staging_prefix": settings.minio.staging_prefix,
         }
 
-    def failing(self, run_id: str) -> tuple[RunStore, Publish, ObjectStore, str, str]:
-        """Arguments of ``fails_run_on_permanent_error`` for one run."""
-        return self.runs, self.publish, self.objects, self.staging_prefix, run_id
+    async def give_up(self, run_id: str, reason: str) -> None:
+        """The worker's ``on_give_up``: a message of the run was dead-lettered (a permanent
+        error, or the retry budget spent), so the run fails at once with that reason."""
+        await fail_run(self.runs, self.publish, self.objects, self.staging_prefix, run_id, reason)
 
     async def start(self) -> None:
         await self.documents.connect()

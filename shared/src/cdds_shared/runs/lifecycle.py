@@ -7,11 +7,10 @@ run, one wins and publishes the event; the losers do nothing.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from cdds_shared.errors import NotFoundError, PermanentError
+from cdds_shared.errors import NotFoundError
 from cdds_shared.logging import get_logger
 from cdds_shared.messaging.messages import Message, RunCompleted, RunFailed
 from cdds_shared.ports.objects import ObjectStore
@@ -27,7 +26,6 @@ __all__ = [
     "complete_if_done",
     "fail_run",
     "fail_stalled",
-    "fails_run_on_permanent_error",
     "remove_leftovers",
     "remove_staging",
 ]
@@ -103,7 +101,8 @@ async def fail_run(
     reason: str,
 ) -> bool:
     """Fail an active run with ``reason`` (once), announce ``RunFailed`` and remove its staged
-    parts. ``False`` when the run had already ended."""
+    parts. ``False`` when the run had already ended. Also what a worker's ``on_give_up`` does
+    when a message's fate is a dead letter (``RunDeps.give_up``, ``messaging/fate.py``)."""
     won = await runs.transition(run_id, ACTIVE, "failed", error=reason, finished_at=utcnow())
     if won is None:
         # Already ended; repeat the cleanup an earlier attempt may not have finished.
@@ -115,20 +114,6 @@ async def fail_run(
     await remove_staging(objects, staging_prefix, run_id)
     await announce(runs, publish, run_id)
     return True
-
-
-@asynccontextmanager
-async def fails_run_on_permanent_error(
-    runs: RunStore, publish: Publish, objects: ObjectStore, staging_prefix: str, run_id: str
-) -> AsyncIterator[None]:
-    """Around a handler: a ``PermanentError`` (retrying cannot help) fails the run with its
-    message at once, then propagates so the message is dead-lettered for the operator."""
-    try:
-        yield
-    except PermanentError as exc:
-        if exc.fails_run:
-            await fail_run(runs, publish, objects, staging_prefix, run_id, str(exc))
-        raise
 
 
 async def remove_leftovers(
