@@ -13,9 +13,10 @@
 |                                                | naming the dependency and its setting         |
 
 Retry state travels in headers (``x-cdds-attempts``, ``x-cdds-first-failure``,
-``x-cdds-last-reason``, ``x-cdds-origin-queue``); a dead letter also carries ``x-cdds-reason`` and
-``x-cdds-dead-at``. A ``DependencyUnavailable`` closes the worker's ``DependencyGate``: no new
-message is handled until its probe answers again. The consumer never sleeps on a failure.
+``x-cdds-last-reason``, ``x-cdds-origin-queue``, ``x-cdds-routing-key``); a dead letter also
+carries ``x-cdds-reason`` and ``x-cdds-dead-at``. A ``DependencyUnavailable`` closes the
+worker's ``DependencyGate``: no new message is handled until its probe answers again. The
+consumer never sleeps on a failure.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ __all__ = [
     "LAST_REASON",
     "ORIGIN_QUEUE",
     "REASON",
+    "ROUTING_KEY",
     "FatePolicy",
     "GiveUp",
     "give_up_reason",
@@ -64,6 +66,7 @@ FIRST_FAILURE = "x-cdds-first-failure"
 LAST_REASON = "x-cdds-last-reason"
 ORIGIN_QUEUE = "x-cdds-origin-queue"
 REASON = "x-cdds-reason"
+ROUTING_KEY = "x-cdds-routing-key"  # the routing key it was first published with
 DEAD_AT = "x-cdds-dead-at"
 # RabbitMQ's own bookkeeping of earlier deaths and deliveries; a republished copy starts clean.
 _BROKER_HEADERS = ("x-death", "x-delivery-count")
@@ -219,6 +222,7 @@ class FatePolicy:
             FIRST_FAILURE: state.first_failure.isoformat(),
             LAST_REASON: reason[:500],
             ORIGIN_QUEUE: queue,
+            ROUTING_KEY: _routing_key(msg),
         }
         log.error(
             "message failed; retried later",
@@ -255,6 +259,7 @@ class FatePolicy:
             ATTEMPTS: state.attempts + 1,
             FIRST_FAILURE: state.first_failure.isoformat(),
             ORIGIN_QUEUE: queue,
+            ROUTING_KEY: _routing_key(msg),
             REASON: reason[:500],
             DEAD_AT: _now().isoformat(),
         }
@@ -287,6 +292,11 @@ class FatePolicy:
         except Exception as exc:
             log.error("could not republish the message; returned to its queue", error=str(exc))
             raise NackMessage(requeue=True) from exc
+
+
+def _routing_key(msg: StreamMessage[Any]) -> str:
+    kept = (msg.headers or {}).get(ROUTING_KEY)
+    return str(kept) if kept else str(getattr(msg.raw_message, "routing_key", "") or "")
 
 
 def _run_id(msg: StreamMessage[Any]) -> str | None:
