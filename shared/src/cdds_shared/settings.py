@@ -86,6 +86,30 @@ class GatewaySettings(BaseModel):
     login_max_failures: int = Field(5, ge=1, description="failed sign-ins before a lockout")
     login_lockout_seconds: float = Field(900.0, ge=0, description="how long a lockout lasts")
     certificate_max_bytes: int = Field(65536, ge=1024, description="largest certificate upload")
+    # The HTTP edge (docs/operations.md, "The HTTP edge"): enforced by cdds_gateway.serve and
+    # the gateway's middleware while the request streams in, never after buffering it.
+    max_body_bytes: int = Field(65536, ge=1024, description="largest JSON or form body")
+    max_header_bytes: int = Field(
+        32768, ge=1024, description="largest request line and headers of one request"
+    )
+    max_headers: int = Field(100, ge=8, description="most header fields in one request")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="time a client has to send a request line and headers"
+    )
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="time a client has to send a request body, once it is read"
+    )
+    keep_alive_seconds: int = Field(5, ge=1, description="an idle keep-alive connection closes")
+    limit_concurrency: int = Field(
+        1000, ge=1, description="open connections and requests beyond which requests get 503"
+    )
+    backlog: int = Field(2048, ge=1, description="connections the kernel queues before accept")
+    login_ip_max_failures: int = Field(
+        30, ge=1, description="failed sign-ins from one address per window, whatever the names"
+    )
+    login_ip_window_seconds: float = Field(
+        900.0, gt=0, description="the window of login_ip_max_failures"
+    )
     scheduler_interval_seconds: float = Field(
         30.0, gt=0, description="how often recurring jobs are checked"
     )

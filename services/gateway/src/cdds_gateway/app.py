@@ -1,6 +1,7 @@
 """The gateway: web UI, REST API (``/api/v1``), auth, certificates, jobs, runs, artifacts, audit.
 
-Run: ``uvicorn --factory cdds_gateway.app:create_app --host 127.0.0.1 --port 8080``.
+Run: ``python -m cdds_gateway.serve`` (uvicorn with the edge's header limits and timeouts,
+``serve.py``); ``/docs`` and ``/redoc`` exist only with ``CDDS_ENVIRONMENT=development``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from cdds_gateway import scheduler
+from cdds_gateway import edge, scheduler
 from cdds_gateway.api import ROUTERS as API_ROUTERS
 from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.errors import install_error_handlers
@@ -24,6 +25,7 @@ from cdds_gateway.web import install as install_pages
 from cdds_gateway.web.render import STATIC
 from cdds_shared.logging import configure_logging, get_logger
 from cdds_shared.messaging import Topology, declare_topology, make_broker
+from cdds_shared.runs.model import utcnow
 from cdds_shared.runtime import (
     dependency_checks,
     run_checks,
@@ -41,12 +43,13 @@ SESSION_PURGE_SECONDS = 3600.0
 
 
 async def purge_sessions(deps: GatewayDeps, log: Any) -> None:
-    """Expired sessions are deleted hourly (FerretDB has no TTL indexes)."""
+    """Expired sessions and sign-in counters are deleted hourly (FerretDB has no TTL indexes)."""
     while True:
         try:
             purged = await deps.identity.purge_expired_sessions()
-            if purged:
-                log.info("expired sessions purged", sessions=purged)
+            counters = await deps.identity.throttle.purge(utcnow())
+            if purged or counters:
+                log.info("expired sessions purged", sessions=purged, throttle_counters=counters)
         except Exception as exc:  # a dependency outage must not end the loop
             log.warning("session purge failed", error=str(exc))
         await asyncio.sleep(SESSION_PURGE_SECONDS)
@@ -78,11 +81,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await broker.stop()
             await deps.stop()
 
+    development = settings.environment == "development"
     app = FastAPI(
         title="CDDS gateway",
         version="0.1.0",
         lifespan=lifespan,
         openapi_url="/api/openapi.json",
+        # The interactive viewers run inline scripts from a CDN: development only.
+        docs_url="/docs" if development else None,
+        redoc_url="/redoc" if development else None,
     )
     app.state.settings = settings
     app.state.broker = broker
@@ -91,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     scheduler.install(app)
     background.append(partial(purge_sessions, deps, log))
     install_error_handlers(app)
+    edge.install(app, settings)
     install_pages(app)
     for router in (*API_ROUTERS, *WEB_ROUTERS):
         app.include_router(router)

@@ -9,6 +9,11 @@
   token in ``X-CSRF-Token`` (API) or in the form field ``csrf_token`` (web forms, which call
   :func:`check_csrf` themselves). Bearer requests are exempt: browsers never add that header.
 
+- Sign-in has no session yet, so no CSRF token: :func:`check_same_origin` refuses (403
+  ``cross_origin``) a sign-in whose ``Origin`` (or, without it, ``Referer``) names another site
+  (login CSRF: signing a victim's browser into the attacker's account). Requests without either
+  header (the CLI, integrations) pass; every browser sends ``Origin`` on a cross-site POST.
+
 Routes declare what they need with the ``Annotated`` aliases :data:`CurrentPrincipal`,
 :data:`ExporterPrincipal` and :data:`AdminPrincipal`; pages use :func:`principal_or_none`.
 """
@@ -16,7 +21,10 @@ Routes declare what they need with the ``Annotated`` aliases :data:`CurrentPrinc
 from __future__ import annotations
 
 import hmac
+import math
+from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
@@ -25,6 +33,7 @@ from cdds_gateway.deps import get_deps
 from cdds_gateway.errors import ApiError
 from cdds_gateway.principal import Principal
 from cdds_shared.identity import IdentityPolicy, SignedIn
+from cdds_shared.runs.model import utcnow
 from cdds_shared.settings import Settings
 
 __all__ = [
@@ -37,6 +46,7 @@ __all__ = [
     "ExporterPrincipal",
     "admin_principal",
     "check_csrf",
+    "check_same_origin",
     "clear_session_cookie",
     "client_address",
     "cookie_is_secure",
@@ -45,6 +55,7 @@ __all__ = [
     "login_policy",
     "presented_token",
     "principal_or_none",
+    "retry_after",
     "set_session_cookie",
     "signed_in_or_none",
 ]
@@ -122,6 +133,36 @@ def check_csrf(request: Request, principal: Principal, form_token: str | None = 
         "csrf",
         f"missing or wrong CSRF token: send the {CSRF_HEADER} header given at sign-in",
     )
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.netloc:
+        return None
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    host = (parts.hostname or "").lower()
+    return f"{parts.scheme.lower()}://{host}" + ("" if port in (None, default) else f":{port}")
+
+
+def check_same_origin(request: Request, settings: Settings) -> None:
+    """Refuse (403 ``cross_origin``) a request sent from a page of another origin than the
+    gateway's (its public URL, or the address the request was sent to)."""
+    offered = request.headers.get("origin") or request.headers.get("referer")
+    if offered is None:
+        return
+    own = {_origin(settings.gateway.url), _origin(str(request.base_url))}
+    if _origin(offered) not in own - {None}:
+        raise ApiError(
+            403,
+            "cross_origin",
+            "sign in from the CDDS sign-in page: this request came from another site",
+        )
+
+
+def retry_after(until: datetime) -> dict[str, str]:
+    """The ``Retry-After`` header (whole seconds, at least 1) of a refusal lasting ``until``."""
+    return {"Retry-After": str(max(1, math.ceil((until - utcnow()).total_seconds())))}
 
 
 # Declared for the OpenAPI document only (clients and fuzzers learn both ways to authenticate);

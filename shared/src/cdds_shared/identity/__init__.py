@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdds_shared.identity.errors import (
     AccessDenied,
     AccountLocked,
+    ClientThrottled,
     FailureReason,
     InvalidCredentials,
     TenantRequired,
@@ -24,12 +25,14 @@ from cdds_shared.identity.passwords import Passwords, check_password
 from cdds_shared.identity.policy import IdentityPolicy
 from cdds_shared.identity.signin import SignInAttempt, sign_in, sign_out
 from cdds_shared.identity.store import IdentityStore
+from cdds_shared.identity.throttle import SignInThrottle
 from cdds_shared.identity.tokens import new_token, token_id
 
 __all__ = [
     "ROLES",
     "AccessDenied",
     "AccountLocked",
+    "ClientThrottled",
     "FailureReason",
     "IdentityPolicy",
     "IdentityStore",
@@ -39,6 +42,7 @@ __all__ = [
     "SealMode",
     "Session",
     "SignInAttempt",
+    "SignInThrottle",
     "SignedIn",
     "Tenant",
     "TenantRequired",

@@ -8,7 +8,14 @@ from typing import Literal
 from cdds_shared.errors import PermanentError
 from cdds_shared.identity.model import User
 
-__all__ = ["AccessDenied", "AccountLocked", "FailureReason", "InvalidCredentials", "TenantRequired"]
+__all__ = [
+    "AccessDenied",
+    "AccountLocked",
+    "ClientThrottled",
+    "FailureReason",
+    "InvalidCredentials",
+    "TenantRequired",
+]
 
 FailureReason = Literal["unknown_user", "wrong_password", "disabled"]
 
@@ -34,11 +41,15 @@ class TenantRequired(PermanentError):
 
 
 class AccountLocked(PermanentError):
-    """Too many failed sign-ins; the account is locked until ``until``."""
+    """Too many failed sign-ins; the account is locked until ``until``.
+
+    ``user`` is ``None`` when the name matches no account: it locks all the same, with the
+    same message, so a lock does not tell that an account exists.
+    """
 
     code = "locked"
 
-    def __init__(self, user: User, until: datetime, *, just_locked: bool = False) -> None:
+    def __init__(self, user: User | None, until: datetime, *, just_locked: bool = False) -> None:
         super().__init__(f"too many failed sign-ins: try again after {until:%H:%M} UTC")
         self.user = user
         self.until = until
@@ -53,3 +64,15 @@ class AccessDenied(PermanentError):
     def __init__(self, user: User) -> None:
         super().__init__("you do not have access to CDDS: ask your administrator for CDDS access")
         self.user = user
+
+
+class ClientThrottled(PermanentError):
+    """Too many failed sign-ins from this client address, whatever the names; until ``until``."""
+
+    code = "throttled"
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(
+            f"too many failed sign-ins from your address: try again after {until:%H:%M} UTC"
+        )
+        self.until = until

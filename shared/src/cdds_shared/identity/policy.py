@@ -1,4 +1,5 @@
-"""How long sessions last and when repeated failed sign-ins lock an account."""
+"""How long sessions last, when repeated failed sign-ins lock an account (or an unknown name),
+and how many failures one client address may have per window."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ class IdentityPolicy:
     """Consecutive failed sign-ins of one user that lock the account."""
     lockout: timedelta = timedelta(minutes=15)
     """How long a lock lasts; zero disables locking."""
+    ip_max_failures: int = 30
+    """Failed sign-ins from one client address per ``ip_window``, whatever the names."""
+    ip_window: timedelta = timedelta(minutes=15)
 
     @classmethod
     def of(cls, settings: GatewaySettings) -> IdentityPolicy:
@@ -26,6 +30,8 @@ class IdentityPolicy:
             remember_me_lifetime=timedelta(days=settings.remember_me_days),
             max_failures=settings.login_max_failures,
             lockout=timedelta(seconds=settings.login_lockout_seconds),
+            ip_max_failures=settings.login_ip_max_failures,
+            ip_window=timedelta(seconds=settings.login_ip_window_seconds),
         )
 
     def lifetime(self, remember_me: bool) -> timedelta:

@@ -1,7 +1,9 @@
 """Signing in and out: the use case behind ``POST/DELETE /api/v1/session`` and the sign-in page.
 
 Every attempt is audited (``session.create``, success or failure with the reason); the caller
-only learns what the issue allows: wrong credentials look the same whatever the reason.
+only learns what the issue allows: wrong credentials look the same whatever the reason, and an
+unknown name locks like a real account. A client address that spent its failures
+(``IdentityPolicy.ip_max_failures`` per window, ``throttle.py``) is refused before any check.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from cdds_shared.audit import AuditEvent, AuditLog, Outcome
 from cdds_shared.identity.errors import (
     AccessDenied,
     AccountLocked,
+    ClientThrottled,
     InvalidCredentials,
     TenantRequired,
 )
 from cdds_shared.identity.model import SignedIn, User
 from cdds_shared.identity.policy import IdentityPolicy
 from cdds_shared.identity.store import IdentityStore
+from cdds_shared.runs.model import utcnow
 
 __all__ = ["SignInAttempt", "sign_in", "sign_out"]
 
@@ -50,6 +54,7 @@ async def sign_in(
     Raises:
         TenantRequired, InvalidCredentials, AccountLocked: from ``IdentityStore.authenticate``.
         AccessDenied: right credentials, but no ``exporter`` role (no session is created).
+        ClientThrottled: too many failures from ``attempt.client`` in this window.
     """
     if attempt.replaces:
         await identity.delete_session(attempt.replaces)
@@ -68,6 +73,13 @@ async def sign_in(
             )
         )
 
+    policy = policy or identity.policy
+    moment = now or utcnow()
+    throttle = identity.throttle
+    blocked = await throttle.address_blocked_until(attempt.client, moment, policy)
+    if blocked is not None:
+        await record("failure", None, reason="throttled", until=blocked.isoformat())
+        raise ClientThrottled(blocked)
     try:
         user = await identity.authenticate(
             attempt.username, tenant, attempt.password, now=now, policy=policy
@@ -76,10 +88,13 @@ async def sign_in(
         await record("failure", None, reason="tenant_required")
         raise
     except InvalidCredentials as exc:
+        await throttle.count_address_failure(attempt.client, moment, policy)
         await record("failure", exc.user, reason=exc.reason)
         raise
     except AccountLocked as exc:
-        reason = "wrong_password" if exc.just_locked else "locked"
+        await throttle.count_address_failure(attempt.client, moment, policy)
+        guessed = "wrong_password" if exc.user is not None else "unknown_user"
+        reason = guessed if exc.just_locked else "locked"
         await record("failure", exc.user, reason=reason, locked_until=exc.until.isoformat())
         raise
     if not user.has("exporter"):

@@ -1,14 +1,15 @@
 """``IdentityStore``: tenants, users, password checks with lockout, and server-side sessions.
 
 No transactions here (FerretDB has none): each operation is one document write; the failure
-counter is an atomic ``$inc`` so concurrent wrong guesses all count.
+counter is an atomic ``$inc`` so concurrent wrong guesses all count. A name that matches no
+account is counted and locked the same way, in ``login_throttle`` (``throttle.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from cdds_shared.errors import ConflictError, NotFoundError, ValidationFailed
 from cdds_shared.identity.errors import AccountLocked, InvalidCredentials, TenantRequired
@@ -25,6 +26,7 @@ from cdds_shared.identity.model import (
 from cdds_shared.identity.passwords import Passwords
 from cdds_shared.identity.policy import IdentityPolicy
 from cdds_shared.identity.sessions import SESSIONS, SessionMethods
+from cdds_shared.identity.throttle import SignInThrottle
 from cdds_shared.ports.documents import DocumentCollection, DocumentStore, IndexSpec
 from cdds_shared.runs.model import to_millis, utcnow
 
@@ -63,6 +65,7 @@ class IdentityStore(SessionMethods):
         self._documents = documents
         self.policy = policy or IdentityPolicy()
         self._passwords = passwords or Passwords()
+        self.throttle = SignInThrottle(documents)
 
     @property
     def _tenants(self) -> DocumentCollection:
@@ -84,6 +87,7 @@ class IdentityStore(SessionMethods):
         await self._sessions.ensure_indexes(
             [IndexSpec((("user_id", 1),)), IndexSpec((("expires_at", 1),))]
         )
+        await self.throttle.ensure_indexes()
 
     # -- tenants ---------------------------------------------------------------------------------
 
@@ -233,8 +237,7 @@ class IdentityStore(SessionMethods):
         else:
             user = await self.find_user(username, tenant)
         if user is None:
-            await self._passwords.verify_dummy(password)
-            raise InvalidCredentials("unknown_user")
+            await self._unknown_name(username, password, now, policy)
         if user.locked_at(now):
             assert user.locked_until is not None
             raise AccountLocked(user, user.locked_until)
@@ -247,6 +250,20 @@ class IdentityStore(SessionMethods):
         if self._passwords.needs_rehash(user.password_hash):  # parameters were raised since
             changes["password_hash"] = await self._passwords.hash(password)
         return await self._set(user.id, **changes)
+
+    async def _unknown_name(
+        self, username: str, password: str, now: datetime, policy: IdentityPolicy
+    ) -> NoReturn:
+        """Answer as for a real account, step for step: locked → refused before any password
+        check; else a (dummy) argon2 verify, a counted failure, and a lock at max_failures."""
+        until = await self.throttle.name_locked_until(username, now)
+        if until is not None:
+            raise AccountLocked(None, until)
+        await self._passwords.verify_dummy(password)
+        until = await self.throttle.count_name_failure(username, now, policy)
+        if until is not None:
+            raise AccountLocked(None, until, just_locked=True)
+        raise InvalidCredentials("unknown_user")
 
     async def _count_failure(self, user: User, now: datetime, policy: IdentityPolicy) -> None:
         doc = await self._users.find_one_and_update(

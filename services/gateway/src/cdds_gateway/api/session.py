@@ -2,12 +2,14 @@
 
 A sign-in always starts a new session (a token presented with it is ended first: no session
 fixation). The refusals tell the user what they can act on and nothing more: unknown user, wrong
-password and disabled account are the same 401.
+password and disabled account are the same 401, and an unknown name locks (429, same
+``Retry-After``) after as many failures as a real account. A client address that spent its
+failed sign-ins is refused (429 ``throttled``) whatever the name; a sign-in sent from another
+site's page is refused (403 ``cross_origin``).
 """
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
@@ -19,15 +21,18 @@ from cdds_gateway.security import (
     ACCESS_DENIED,
     SESSION_COOKIE,
     CurrentPrincipal,
+    check_same_origin,
     clear_session_cookie,
     client_address,
     login_policy,
     presented_token,
+    retry_after,
     set_session_cookie,
 )
 from cdds_shared.identity import (
     AccessDenied,
     AccountLocked,
+    ClientThrottled,
     InvalidCredentials,
     Role,
     SignInAttempt,
@@ -35,7 +40,6 @@ from cdds_shared.identity import (
     sign_in,
     sign_out,
 )
-from cdds_shared.runs.model import utcnow
 
 __all__ = ["Lookup", "LookupResult", "SignIn", "SignedInResult", "router"]
 
@@ -84,12 +88,13 @@ def _error(code: str, detail: str) -> dict[str, object]:
     response_model=SignedInResult,
     responses={
         401: _error("invalid_credentials", WRONG_CREDENTIALS),
-        403: _error("access_denied", "right credentials, but no CDDS access"),
+        403: _error("access_denied", "right credentials, but no CDDS access (or cross_origin)"),
         409: _error("tenant_required", TENANT_REQUIRED),
-        429: _error("locked", "too many failed sign-ins; see Retry-After"),
+        429: _error("locked", "too many failed sign-ins (or throttled); see Retry-After"),
     },
 )
 async def create_session(body: SignIn, request: Request, deps: Deps) -> JSONResponse:
+    check_same_origin(request, deps.settings)
     presented = presented_token(request)
     attempt = SignInAttempt(
         username=body.username,
@@ -109,8 +114,9 @@ async def create_session(body: SignIn, request: Request, deps: Deps) -> JSONResp
     except AccessDenied:
         return _refuse(request, deps, 403, "access_denied", ACCESS_DENIED)
     except AccountLocked as exc:
-        wait = max(1, math.ceil((exc.until - utcnow()).total_seconds()))
-        return _refuse(request, deps, 429, "locked", str(exc), {"Retry-After": str(wait)})
+        return _refuse(request, deps, 429, "locked", str(exc), retry_after(exc.until))
+    except ClientThrottled as exc:
+        return _refuse(request, deps, 429, "throttled", str(exc), retry_after(exc.until))
     result = SignedInResult(
         user=signed.user.username,
         user_id=signed.user.id,

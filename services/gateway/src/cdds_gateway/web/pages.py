@@ -22,11 +22,13 @@ from cdds_gateway.errors import ApiError
 from cdds_gateway.principal import Principal
 from cdds_gateway.security import (
     check_csrf,
+    check_same_origin,
     clear_session_cookie,
     client_address,
     login_policy,
     presented_token,
     principal_or_none,
+    retry_after,
     set_session_cookie,
 )
 from cdds_gateway.usecases import artifacts as artifact_cases
@@ -38,6 +40,7 @@ from cdds_shared.errors import CddsError, ValidationFailed
 from cdds_shared.identity import (
     AccessDenied,
     AccountLocked,
+    ClientThrottled,
     InvalidCredentials,
     SealMode,
     SignInAttempt,
@@ -138,6 +141,7 @@ async def login(
     remember_me: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
 ) -> Response:
+    check_same_origin(request, deps.settings)  # both steps: no session, so no CSRF token yet
     name, where = username.strip(), tenant.strip() or None
     remember = remember_me in ("on", "true", "1")
     ctx: dict[str, Any] = {"username": name, "tenant": where, "remember_me": remember}
@@ -182,10 +186,12 @@ async def login(
         )
     except AccessDenied:
         return page(request, "access_denied.html", None, username=ctx["username"], status_code=403)
-    except AccountLocked as exc:
-        return page(
+    except (AccountLocked, ClientThrottled) as exc:
+        refused = page(
             request, "login.html", None, step="password", error=str(exc), status_code=429, **ctx
         )
+        refused.headers.update(retry_after(exc.until))
+        return refused
     response = redirect("/jobs")
     max_age = int(policy.remember_me_lifetime.total_seconds()) if remember else None
     set_session_cookie(response, request, deps.settings, token, max_age=max_age)
