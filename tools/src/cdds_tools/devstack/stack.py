@@ -382,10 +382,10 @@ class Stack:
         c = self.config
         return self._managed(
             "gateway",
-            [
-                str(c.venv_bin / "uvicorn"),
-                "--factory",
-                "cdds_gateway.app:create_app",
+            [  # the gateway's launcher: uvicorn with the edge's limits (docs/operations.md)
+                str(c.venv_bin / "python"),
+                "-m",
+                "cdds_gateway.serve",
                 "--host",
                 c.host,
                 "--port",
