@@ -33,6 +33,7 @@ from cdds_shared.ucs.source import PostgresUcsSource
 from cdds_tools.requester import Requester
 from cdds_tools.workers import WorkerProcess
 from tests.infra import StackInfo
+from tests.waiting import eventually
 
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
@@ -141,15 +142,19 @@ class Pipeline:
         done: Callable[[T], bool],
         timeout: float = 60,
     ) -> T:
-        """Poll ``probe`` until ``done`` holds (state is polled where no event exists)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = await probe()
-            if done(value):
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"still {value!r} after {timeout}s")
-            await asyncio.sleep(0.1)
+        """Poll ``probe`` until ``done`` holds (state is polled where no event exists); after
+        ``timeout`` fail with the last value (``tests.waiting.eventually``)."""
+        return await eventually(probe, done, timeout=timeout)
+
+    async def staging_emptied(self, run_id: str = "", timeout: float = 30) -> None:
+        """Wait until no staged part (of ``run_id``, or of any run) is left: a finished run's
+        leftovers are removed after its status changes, so a finished run is not enough."""
+        prefix = self.settings.minio.staging_prefix + run_id
+
+        async def keys() -> list[str]:
+            return [o.key async for o in self.objects.list(prefix)]
+
+        await eventually(keys, lambda left: left == [], timeout=timeout, what=f"{prefix}*")
 
     async def download(self, run_id: str, directory: Path) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)

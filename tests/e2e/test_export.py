@@ -62,7 +62,7 @@ async def test_interactions_with_attachments_export_exactly(
     progress = await pipeline.runs.progress(run)
     assert progress.percent == 100.0 and progress.parts == len(artifacts)
     assert progress.records_sealed == 3000 and progress.records_exported == 3000
-    assert [o async for o in pipeline.objects.list(pipeline.settings.minio.staging_prefix)] == []
+    await pipeline.staging_emptied()  # removed after the run completed: awaited
 
 
 async def test_manifest_lets_the_user_verify_every_file(

@@ -50,7 +50,7 @@ async def _assert_exactly_the_source(pipeline: Pipeline, run_id: str, tmp_path: 
     # by_id fails on a record that appears twice; equality fails on one lost or altered.
     assert by_id(members[f"Interaction-{run_id}.jsonl"]) == by_id(records)
     assert by_id(members[f"Interaction-Attachment-{run_id}.jsonl"]) == by_id(attachments)
-    assert [o async for o in pipeline.objects.list(pipeline.settings.minio.staging_prefix)] == []
+    await pipeline.staging_emptied()  # removed after the run completed: awaited
 
 
 async def test_exporter_killed_mid_run(
