@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= uv
 PY := $(UV) run --frozen
 
-.PHONY: help bootstrap sync up up-infra down status demo test test-only lint format bench load asyncapi clean
+.PHONY: help bootstrap sync up up-infra down status demo test test-only lint format bench load chaos asyncapi clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -20,8 +20,9 @@ up: sync ## start infrastructure and the four services; idempotent
 up-infra: sync ## start only RabbitMQ, PostgreSQL, FerretDB and MinIO
 	@$(PY) cdds-stack up --infra-only
 
-down: ## stop everything started by `make up`
+down: ## stop everything started by `make up` (and a `make chaos` stack left behind)
 	@if [ -x .venv/bin/cdds-stack ]; then .venv/bin/cdds-stack down; fi
+	@if [ -x .venv/bin/python ]; then .venv/bin/python -m cdds_tools.chaos --down; fi
 
 status: ## each process, its pid and health
 	@$(PY) cdds-stack status
@@ -39,6 +40,10 @@ LOAD_ARGS ?=
 load: up ## 50 clients for 30 s on the gateway's lists (runs, artifacts, a run): status counts, p50/p99
 	@set -a && . .local/stack.env && set +a && \
 		$(PY) python -m cdds_tools.load.run $(LOAD_ARGS)
+
+CHAOS_ARGS ?=
+chaos: sync ## outages and SIGKILLs mid-run on a private stack (.local/chaos/, ports 25700-25712); docs/chaos.md
+	@$(PY) python -m cdds_tools.chaos $(CHAOS_ARGS)
 
 asyncapi: sync ## regenerate docs/asyncapi.yaml (the message contract) from the code
 	@$(PY) faststream docs gen --factory cdds_tools.asyncapi:create_app --yaml --out docs/asyncapi.yaml
