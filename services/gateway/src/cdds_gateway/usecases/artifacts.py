@@ -23,7 +23,7 @@ from cdds_gateway.usecases.ranges import (
     if_range_allows,
     parse_range,
 )
-from cdds_gateway.usecases.scope import scope
+from cdds_gateway.usecases.scope import matches, page_total, scope
 from cdds_gateway.usecases.views import ArtifactView, Page, artifact_state
 from cdds_gateway.usecases.zipstream import ZipEntry, zip_stream
 from cdds_shared.errors import NotFoundError
@@ -81,6 +81,16 @@ async def _hidden_runs(deps: GatewayDeps, where: Mapping[str, Any]) -> list[str]
     return [d["_id"] async for d in found]
 
 
+async def _hidden_run(deps: GatewayDeps, run_id: str) -> bool:
+    """Whether ``run_id`` is one of the runs ``_hidden_runs`` lists (looked up by ``_id``)."""
+    run = await deps.documents.collection(RUNS).find_one({"_id": run_id})
+    if run is None or run.get("status") != "cancelled" or run.get("deleted_at") is None:
+        return False
+    since = utcnow() - timedelta(seconds=deps.settings.retention.seconds)
+    deleted_at: datetime = run["deleted_at"]
+    return deleted_at >= since
+
+
 async def remove_artifact(deps: GatewayDeps, artifact: Artifact, now: datetime) -> None:
     """Delete the object, then mark the document (a failure in between leaves it retryable)."""
     await deps.objects.delete(artifact.object_key)
@@ -88,12 +98,13 @@ async def remove_artifact(deps: GatewayDeps, artifact: Artifact, now: datetime) 
 
 
 async def load_artifact(deps: GatewayDeps, principal: Principal, artifact_id: str) -> Artifact:
-    where = scope(principal)
-    doc = await _artifacts(deps).find_one({**where, "_id": artifact_id})
-    if doc is None:
+    # By ``_id`` alone, then the scope checked on the document (FerretDB 1.24 answers only a
+    # filter of just ``_id`` without scanning the collection).
+    doc = await _artifacts(deps).find_one({"_id": artifact_id})
+    if doc is None or not matches(doc, scope(principal)):
         raise not_found("artifact", artifact_id)
     artifact = Artifact.model_validate(doc)
-    if artifact.status == "available" and artifact.run_id in await _hidden_runs(deps, where):
+    if artifact.status == "available" and await _hidden_run(deps, artifact.run_id):
         await remove_artifact(deps, artifact, utcnow())  # finish the run's deletion
         artifact = artifact.model_copy(update={"status": "deleted"})
     return artifact
@@ -129,7 +140,7 @@ async def list_artifacts(
         where, sort=[(ARTIFACT_SORTS[sort], direction), ("_id", 1)], limit=limit, skip=offset
     )
     items = [ArtifactView.of(Artifact.model_validate(d), now) async for d in found]
-    total = await _artifacts(deps).count(where)
+    total = await page_total(_artifacts(deps), where, len(items), limit, offset)
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 

@@ -8,6 +8,7 @@ hold its messages).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -16,7 +17,8 @@ from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.artifacts import remove_artifact
 from cdds_gateway.usecases.audit import record
 from cdds_gateway.usecases.errors import invalid, not_finished, not_found
-from cdds_gateway.usecases.scope import scope
+from cdds_gateway.usecases.queue import queue_positions
+from cdds_gateway.usecases.scope import matches, page_total, scope
 from cdds_gateway.usecases.views import Page, RunView
 from cdds_shared.messaging.messages import RecordType
 from cdds_shared.ports.documents import DocumentCollection
@@ -63,22 +65,34 @@ async def run_views(
 async def _views(
     deps: GatewayDeps, runs: Sequence[Run], titles: Mapping[str, str] | None = None
 ) -> list[RunView]:
-    job_ids = {r.job_id for r in runs if r.job_id}
+    """Views of ``runs`` in three queries whatever their number (issue #9): their artifacts in
+    one, their partitions in one, the job titles not given in one (none if all are given)."""
+    ids = [r.id for r in runs]
     known = dict(titles or {})
-    known |= await deps.jobs.titles(job_ids - known.keys())
+    missing = {r.job_id for r in runs if r.job_id} - known.keys()
+    # Independent reads: asked for together, so a page costs the slowest of them, not the sum.
+    artifacts, partitions, looked_up = await asyncio.gather(
+        deps.runs.artifacts_of_runs(ids),
+        deps.runs.partitions_of_runs(ids),
+        deps.jobs.titles(missing),
+    )
+    known |= looked_up
+    positions = await queue_positions(deps, runs)
     now = utcnow()
     views = []
     for run in runs:
-        progress = await deps.runs.progress(run, now)
-        artifacts = await deps.runs.artifacts(run.id)
+        files = artifacts.get(run.id, [])
+        progress = deps.runs.progress_of(run, files, partitions.get(run.id, []), now)
         title = known.get(run.job_id) if run.job_id else None
-        views.append(RunView.of(run, progress, artifacts, title))
+        views.append(RunView.of(run, progress, files, title, positions.get(run.id)))
     return views
 
 
 async def load_run(deps: GatewayDeps, principal: Principal, run_id: str) -> Run:
-    doc = await _runs(deps).find_one({**scope(principal), **LIVE, "_id": run_id})
-    if doc is None:
+    # By ``_id`` alone, then the scope checked on the document: FerretDB 1.24 (SQLite) answers
+    # a filter of just ``_id`` from its primary key and scans the collection for any other.
+    doc = await _runs(deps).find_one({"_id": run_id})
+    if doc is None or not matches(doc, {**scope(principal), **LIVE}):
         raise not_found("run", run_id)
     return Run.model_validate(doc)
 
@@ -111,7 +125,7 @@ async def list_runs(
         where, sort=[(sort, direction), ("_id", direction)], limit=limit, skip=offset
     )
     runs = [Run.model_validate(d) async for d in found]
-    total = await _runs(deps).count(where)
+    total = await page_total(_runs(deps), where, len(runs), limit, offset)
     return Page(items=await _views(deps, runs), total=total, limit=limit, offset=offset)
 
 

@@ -7,11 +7,13 @@ another tenant's documents; what is out of scope is reported as not found (404),
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cdds_gateway.principal import Principal
+from cdds_shared.ports.documents import DocumentCollection
 
-__all__ = ["scope"]
+__all__ = ["matches", "page_total", "scope"]
 
 
 def scope(principal: Principal, owner: str | None = None) -> dict[str, Any]:
@@ -19,3 +21,25 @@ def scope(principal: Principal, owner: str | None = None) -> dict[str, Any]:
     if principal.has("admin"):
         return {"tenant": principal.tenant} | ({"owner": owner} if owner else {})
     return {"tenant": principal.tenant, "owner": principal.user_id}
+
+
+def matches(doc: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
+    """Whether ``doc`` passes ``where``, a filter of plain equalities such as ``scope`` makes
+    (``None`` matches a missing field, as in MongoDB). Lets a use case fetch a document by
+    ``_id`` alone, which FerretDB 1.24 answers from its primary key, and then check the scope."""
+    for key, wanted in where.items():
+        if isinstance(wanted, Mapping) or key.startswith("$"):
+            raise ValueError(f"matches: only plain equalities, not {key}: {wanted!r}")
+        if doc.get(key) != wanted:
+            return False
+    return True
+
+
+async def page_total(
+    collection: DocumentCollection, where: Mapping[str, Any], found: int, limit: int, offset: int
+) -> int:
+    """The total behind a page of ``found`` items: known without counting when the page is
+    neither full nor empty (each count is another scan of the collection on FerretDB)."""
+    if 0 < found < limit or (found == 0 and offset == 0):
+        return offset + found
+    return await collection.count(where)

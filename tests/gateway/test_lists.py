@@ -1,0 +1,184 @@
+"""Cheap lists (issue #9): History and Artifacts answer a page in a constant number of
+document-store queries whatever its size, and a run's details in a constant few — counted by a
+proxy around the real FerretDB/MongoDB store of an in-process gateway."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from cdds_gateway.usecases.scope import matches
+from cdds_shared.ports.documents import DocumentCollection
+from cdds_tools.load.seed import LoadAccount, seed_account
+from tests.gateway.conftest import PASSWORD, Account, Gateway, SignedInUser, new_name, sign_in
+
+pytestmark = pytest.mark.integration
+
+RUNS, FILES = 50, 3
+READS = ("get", "find_one", "find", "count")
+
+
+class CountingCollection:
+    """A ``DocumentCollection`` that counts each call of its methods, then delegates."""
+
+    def __init__(self, inner: DocumentCollection, calls: Counter[str]) -> None:
+        self._inner = inner
+        self._calls = calls
+
+    def __getattr__(self, method: str) -> Any:
+        target = getattr(self._inner, method)
+        if not callable(target):
+            return target
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self._calls[f"{self._inner.name}.{method}"] += 1
+            return target(*args, **kwargs)
+
+        return counted
+
+    def find(self, *args: Any, **kwargs: Any) -> AsyncGenerator[dict[str, Any], None]:
+        self._calls[f"{self._inner.name}.find"] += 1
+        return self._inner.find(*args, **kwargs)
+
+
+class Queries:
+    """Every query the gateway sends while ``counting`` is open."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    @property
+    def reads(self) -> int:
+        return sum(n for call, n in self.calls.items() if call.rsplit(".", 1)[1] in READS)
+
+    def of(self, call: str) -> int:
+        return self.calls[call]
+
+
+@contextmanager
+def counting(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queries]:
+    """The proxy installed on the store every gateway port shares (collections are looked up
+    on use, so each query of the request goes through it)."""
+    queries = Queries()
+    documents = gateway.deps.documents
+    real = documents.collection
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            documents, "collection", lambda name: CountingCollection(real(name), queries.calls)
+        )
+        yield queries
+
+
+@pytest.fixture(scope="module")
+async def seeded(gateway: Gateway) -> LoadAccount:
+    """A user with 50 runs of 3 files each, as ``make load`` seeds them."""
+    return await seed_account(
+        gateway.deps.documents,
+        tenant=new_name("t"),
+        ucs_tenant_id=random.randrange(1, 2**31),
+        username=new_name("u"),
+        password=PASSWORD,
+        runs=RUNS,
+        artifacts=FILES,
+    )
+
+
+@pytest.fixture
+async def user(client: httpx.AsyncClient, seeded: LoadAccount) -> SignedInUser:
+    return await sign_in(client, Account(seeded.user, seeded.tenant))
+
+
+async def _get(client: httpx.AsyncClient, user: SignedInUser, url: str, **params: Any) -> Any:
+    response = await client.get(url, params=params, headers=user.bearer)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_a_history_page_costs_the_same_queries_for_5_runs_as_for_50(
+    gateway: Gateway, client: httpx.AsyncClient, user: SignedInUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with counting(gateway, monkeypatch) as small:
+        five = await _get(client, user, "/api/v1/runs", limit=5)
+    with counting(gateway, monkeypatch) as large:
+        fifty = await _get(client, user, "/api/v1/runs", limit=50)
+
+    assert [len(five["items"]), len(fifty["items"])] == [5, 50]
+    assert five["total"] == fifty["total"] == RUNS
+    assert all(r["files"] == FILES and r["progress"]["parts"] == FILES for r in fifty["items"])
+    assert large.calls == small.calls, (small.calls, large.calls)
+    # One query for the runs' artifacts and one for their partitions, not one per run.
+    assert large.of("artifacts.find") == 1 and large.of("run_partitions.find") == 1
+    assert large.reads <= 10, large.calls
+
+
+async def test_an_artifacts_page_costs_the_same_queries_for_5_files_as_for_50(
+    gateway: Gateway, client: httpx.AsyncClient, user: SignedInUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with counting(gateway, monkeypatch) as small:
+        five = await _get(client, user, "/api/v1/artifacts", limit=5)
+    with counting(gateway, monkeypatch) as large:
+        fifty = await _get(client, user, "/api/v1/artifacts", limit=50)
+
+    assert [len(five["items"]), len(fifty["items"])] == [5, 50]
+    assert five["total"] == fifty["total"] == RUNS * FILES
+    assert large.calls == small.calls, (small.calls, large.calls)
+    assert large.reads <= 8, large.calls
+
+
+async def test_a_page_that_is_not_full_is_not_counted_again(
+    gateway: Gateway, client: httpx.AsyncClient, user: SignedInUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with counting(gateway, monkeypatch) as queries:
+        everything = await _get(client, user, "/api/v1/runs", limit=500)
+        beyond = await _get(client, user, "/api/v1/runs", limit=10, offset=RUNS + 10)
+    assert len(everything["items"]) == everything["total"] == RUNS
+    assert beyond["items"] == [] and beyond["total"] == RUNS  # an empty page past the end counts
+    assert queries.of("runs.count") == 1, queries.calls
+
+
+async def test_a_run_costs_a_few_queries_by_id(
+    gateway: Gateway,
+    client: httpx.AsyncClient,
+    user: SignedInUser,
+    seeded: LoadAccount,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, last = seeded.run_ids[0], seeded.run_ids[-1]
+    with counting(gateway, monkeypatch) as one:
+        run = await _get(client, user, f"/api/v1/runs/{first}")
+    with counting(gateway, monkeypatch) as other:
+        await _get(client, user, f"/api/v1/runs/{last}")
+    assert run["id"] == first and run["files"] == FILES
+    assert one.calls == other.calls
+    assert one.of("runs.find_one") == 1 and one.of("artifacts.find") == 1, one.calls
+    assert one.reads <= 7, one.calls
+
+
+async def test_a_run_or_file_out_of_scope_is_still_not_found(
+    gateway: Gateway, client: httpx.AsyncClient, seeded: LoadAccount
+) -> None:
+    """Fetched by ``_id`` alone, the scope is checked on the document: another user of the same
+    tenant gets 404 for both."""
+    other = await gateway.identity.create_user(
+        new_name("u"), seeded.tenant.name, ["exporter"], PASSWORD
+    )
+    stranger = await sign_in(client, Account(other, seeded.tenant))
+    run_id = seeded.run_ids[0]
+    for url in (f"/api/v1/runs/{run_id}", f"/api/v1/artifacts/{run_id}-000-000"):
+        response = await client.get(url, headers=stranger.bearer)
+        assert response.status_code == 404, (url, response.text)
+
+
+def test_matches_takes_plain_equalities_and_none_for_missing() -> None:
+    doc = {"_id": "r", "tenant": "a", "owner": "u"}
+    assert matches(doc, {"tenant": "a", "owner": "u", "deleted_at": None})
+    assert not matches(doc, {"tenant": "b"})
+    assert not matches({**doc, "deleted_at": "now"}, {"deleted_at": None})
+    with pytest.raises(ValueError, match="plain equalities"):
+        matches(doc, {"status": {"$in": ["queued"]}})
