@@ -86,13 +86,23 @@ class RunView(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None = Field(description="why it failed")
+    queue_position: int | None = Field(
+        None,
+        description="while queued behind its user's or tenant's limit of concurrent runs: its "
+        "place in the tenant's queue (1 = next to start); null otherwise",
+    )
     progress: ProgressView
     files: int = Field(description="its files still available")
     artifact_ids: list[str] = Field(description="ids of its files still available")
 
     @classmethod
     def of(
-        cls, run: Run, progress: Progress, artifacts: list[Artifact], job_title: str | None
+        cls,
+        run: Run,
+        progress: Progress,
+        artifacts: list[Artifact],
+        job_title: str | None,
+        queue_position: int | None = None,
     ) -> RunView:
         available = [a.id for a in artifacts if a.status == "available"]
         return cls(
@@ -112,6 +122,7 @@ class RunView(BaseModel):
             started_at=run.started_at,
             finished_at=run.finished_at,
             error=run.error,
+            queue_position=queue_position,
             progress=ProgressView.of(progress),
             files=len(available),
             artifact_ids=available,
