@@ -30,7 +30,7 @@ WORKER_ENV = {
 
 @pytest.fixture(scope="module")
 def vhost(stack: StackInfo) -> Iterator[str]:
-    with temporary_vhost(stack) as url:
+    with temporary_vhost(stack, production=True) as url:  # the services' user, as deployed
         yield url
 
 

@@ -44,6 +44,7 @@ def local_stack() -> Iterator[StackInfo]:
         minio_access_key=env["CDDS_MINIO__ACCESS_KEY"],
         minio_secret_key=env["CDDS_MINIO__SECRET_KEY"],
         ucs_dsn=env["CDDS_UCS__DSN"],
+        rabbit_operator=config.rabbit_users().ops,
         restart_server=restart,
         stop_server=stop,
         start_server=start,

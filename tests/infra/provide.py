@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ class StackInfo:
     minio_access_key: str
     minio_secret_key: str
     ucs_dsn: str
+    rabbit_operator: tuple[str, str] | None = field(default=None, repr=False)
+    """An administrator of RabbitMQ (management API, virtual hosts), where the services' user of
+    ``rabbit_url`` is not one (the local stack's ``cdds-ops``); None: that user is one."""
     restart_server: Callable[[str], None] | None = field(default=None, compare=False)
     """Stop and start one server (``rabbitmq``, ``ferretdb``, ``minio``, ``postgres``) where the
     provider can (the local stack); fault tests fail loudly where it cannot."""
@@ -54,7 +58,17 @@ def _from_env() -> StackInfo:
         minio_access_key=s.minio.access_key,
         minio_secret_key=s.minio.secret_key.get_secret_value(),
         ucs_dsn=s.ucs.dsn.get_secret_value(),
+        rabbit_operator=_operator_from_env(),
     )
+
+
+def _operator_from_env() -> tuple[str, str] | None:
+    """``CDDS_TEST_RABBIT_OPERATOR=user:password`` names an administrator of an external broker."""
+    value = os.environ.get("CDDS_TEST_RABBIT_OPERATOR")
+    if not value:
+        return None
+    user, _, password = value.partition(":")
+    return user, password
 
 
 @contextlib.contextmanager

@@ -34,6 +34,8 @@ from cdds_shared.ucs.query import UcsQuery
 from cdds_shared.ucs.seed import seed
 from cdds_shared.ucs.source import PostgresUcsSource
 from cdds_tools.bench.sandbox import Sandbox, cpu_seconds, peak_rss_bytes
+from cdds_tools.devstack import StackConfig
+from cdds_tools.devstack.config import find_root
 from cdds_tools.identity import make_identity
 from cdds_tools.requester import Requester
 
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         sandbox = Sandbox(
             base,
             args.out / "logs",
+            operator=StackConfig(root=find_root()).rabbit_users().ops,
             extra_env={
                 "CDDS_EXPORT__COMPRESSION_LEVEL": str(args.level),
                 **({"CDDS_EXPORT__CONCURRENCY": str(args.concurrency)} if args.concurrency else {}),

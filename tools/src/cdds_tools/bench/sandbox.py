@@ -9,11 +9,12 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
 from cdds_shared.settings import Settings
+from cdds_tools.devstack.rabbit_users import add_vhost
 from cdds_tools.workers import WorkerProcess
 
 __all__ = ["Sandbox", "cpu_seconds", "peak_rss_bytes"]
@@ -66,6 +67,9 @@ class Sandbox:
     base: Settings
     workdir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    operator: tuple[str, str] | None = None
+    """A RabbitMQ administrator (the local stack's ``cdds-ops``) where the services' user of the
+    settings is not one."""
     name: str = field(default_factory=lambda: f"cdds-bench-{uuid.uuid4().hex[:8]}")
     workers: list[WorkerProcess] = field(default_factory=list)
 
@@ -100,23 +104,22 @@ class Sandbox:
         )
         return env
 
-    def _management(self) -> httpx.Client:
+    def _service_user(self) -> tuple[str, str]:
         parts = urlsplit(self.base.rabbit.url.get_secret_value())
+        return unquote(parts.username or "guest"), unquote(parts.password or "guest")
+
+    def _management(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.base.rabbit.management_url,
-            auth=(parts.username or "guest", parts.password or "guest"),
+            auth=self.operator or self._service_user(),
             timeout=10,
         )
 
     def open(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        user = urlsplit(self.base.rabbit.url.get_secret_value()).username or "guest"
         with self._management() as api:
-            api.put(f"/api/vhosts/{quote(self.name, safe='')}").raise_for_status()
-            api.put(
-                f"/api/permissions/{quote(self.name, safe='')}/{user}",
-                json={"configure": ".*", "write": ".*", "read": ".*"},
-            ).raise_for_status()
+            operator = self.operator[0] if self.operator else None
+            add_vhost(api, self.name, self._service_user()[0], operator)
 
     def start(self, service: str, port: int = 0) -> WorkerProcess:
         worker = WorkerProcess(service, self.env(), self.workdir / f"{service}.log", port)

@@ -7,6 +7,9 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
+
+from cdds_tools.devstack.rabbit_users import BrokerUsers
 
 __all__ = ["StackConfig", "find_root"]
 
@@ -83,6 +86,18 @@ class StackConfig:
         return Path("/var/tmp") / f"cdds-stack-{digest}"  # noqa: S108 - root-owned, 0755
 
     @property
+    def rabbit_users_file(self) -> Path:
+        """The RabbitMQ users' passwords, made once (mode 0600; see ``rabbit_users``)."""
+        return self.local / "rabbitmq-users.json"
+
+    def rabbit_users(self) -> BrokerUsers:
+        return BrokerUsers.load(self.rabbit_users_file)
+
+    def rabbit_url(self, credentials: tuple[str, str]) -> str:
+        user, password = (quote(part, safe="") for part in credentials)
+        return f"amqp://{user}:{password}@{self.host}:{self.rabbit_port}/"
+
+    @property
     def logs(self) -> Path:
         return self.local / "log"
 
@@ -103,7 +118,8 @@ class StackConfig:
         h = self.host
         values = {
             "CDDS_ENVIRONMENT": "development",
-            "CDDS_RABBIT__URL": f"amqp://guest:guest@{h}:{self.rabbit_port}/",
+            # The services' own user: ``cdds.*`` on ``/`` only, no management access.
+            "CDDS_RABBIT__URL": self.rabbit_url(self.rabbit_users().service),
             "CDDS_RABBIT__MANAGEMENT_URL": f"http://{h}:{self.rabbit_management_port}",
             "CDDS_MONGO__URL": f"mongodb://{h}:{self.mongo_port}/",
             "CDDS_MONGO__DATABASE": "cdds",

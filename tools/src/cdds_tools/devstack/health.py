@@ -6,6 +6,7 @@ import base64
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 
 from cdds_tools.devstack.process import port_open
 
@@ -28,12 +29,19 @@ def http_ok(url: str, auth: tuple[str, str] | None = None) -> str | None:
         return f"{url}: {reason}"
 
 
-def rabbit_ok(host: str, amqp_port: int, management_port: int) -> str | None:
+def rabbit_ok(
+    host: str, amqp_port: int, management_port: int, credentials: Sequence[tuple[str, str]]
+) -> str | None:
+    """Healthy when the AMQP port is open and the management API reports no alarm, asked as
+    the first of ``credentials`` it accepts (the operator; ``guest`` before the migration)."""
     if not port_open(host, amqp_port):
         return f"AMQP port {amqp_port} not accepting connections"
-    return http_ok(
-        f"http://{host}:{management_port}/api/health/checks/alarms", auth=("guest", "guest")
-    )
+    reason: str | None = "no credentials"
+    for auth in credentials:
+        reason = http_ok(f"http://{host}:{management_port}/api/health/checks/alarms", auth=auth)
+        if reason is None or " answered 401" not in reason:
+            return reason
+    return reason
 
 
 def postgres_ok(pg_isready: str, host: str, port: int) -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from cdds_tools.devstack import health
 from cdds_tools.devstack.config import StackConfig
 from cdds_tools.devstack.process import Managed, describe
+from cdds_tools.devstack.rabbit_users import GUEST, ensure_users
 
 __all__ = ["INFRA", "SERVICES", "Stack", "StackError", "StatusRow"]
 
@@ -199,11 +200,17 @@ class Stack:
             "rabbitmq",
             [str(RABBIT_SERVER)],
             [c.rabbit_port, c.rabbit_management_port, c.rabbit_dist_port],
-            health=lambda: health.rabbit_ok(c.host, c.rabbit_port, c.rabbit_management_port),
+            health=lambda: health.rabbit_ok(
+                c.host, c.rabbit_port, c.rabbit_management_port, [c.rabbit_users().ops, GUEST]
+            ),
             env=env,
             user=user,
             cwd=base,
             prepare=prepare,
+            # Idempotent: the operator and the services' user; guest deleted (rabbit_users.py).
+            after_start=lambda: ensure_users(
+                f"http://{c.host}:{c.rabbit_management_port}", c.rabbit_users()
+            ),
             start_timeout=90.0,
         )
 
