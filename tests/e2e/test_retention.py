@@ -65,7 +65,9 @@ async def expired_events(pipeline: Pipeline) -> AsyncIterator[aio_pika.abc.Abstr
     async with connection:
         channel = await connection.channel()
         exchange = await channel.declare_exchange(EVENTS.name, "topic", durable=True)
-        queue = await channel.declare_queue(f"cdds.test.expired.{uuid.uuid4().hex[:6]}", durable=True)
+        # cdds.*: the services' user the pipeline connects as may declare nothing else.
+        name = f"cdds.test.expired.{uuid.uuid4().hex[:6]}"
+        queue = await channel.declare_queue(name, durable=True)
         await queue.bind(exchange, ArtifactExpired.ROUTING_KEY)
         yield queue
 
