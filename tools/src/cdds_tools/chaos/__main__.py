@@ -21,8 +21,9 @@ from cdds_tools.chaos.stack import (
     BASE_PORT,
     chaos_config,
     chaos_stack,
+    clean,
     kept_environment,
-    start_clean,
+    start,
 )
 from cdds_tools.devstack import Stack, StackConfig
 from cdds_tools.devstack.config import find_root
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         Stack(config).down(log=lambda _: None)
         return 0
     scenarios = [by_name(n) for n in args.only] if args.only else list(SCENARIOS)
+    began = time.monotonic()
+    clean(config)
     # The harness and the private stack's services read the private stack's settings only.
     environment = {**kept_environment(), **config.env()}
     os.environ.clear()
@@ -116,25 +119,24 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     workdir = Path(tempfile.mkdtemp(prefix="cdds-chaos-"))  # keys and plaintext: not in .local
-    began = time.monotonic()
     results: list[Result] = []
     canary = b""
     try:
         _say(f"chaos stack under {config.local}, ports {args.base_port}-{args.base_port + 12}")
-        start_clean(stack, log=lambda _: None)
+        start(stack, log=lambda _: None)
         _say(f"started in {time.monotonic() - began:.0f} s")
         results, canary = asyncio.run(_scenarios(stack, workdir, scenarios, args))
     finally:
         stack.down(log=lambda _: None)
         shutil.rmtree(workdir, ignore_errors=True)
-    clean = _scan(config, canary)
+    scanned_clean = _scan(config, canary)
     wrong = [r.scenario.name for r in results if not r.ok]
     _say(
         f"chaos: {len(results) - len(wrong)} of {len(results)} scenarios right"
-        f"{', plaintext scan clean' if clean else ', PLAINTEXT FOUND'} "
+        f"{', plaintext scan clean' if scanned_clean else ', PLAINTEXT FOUND'} "
         f"in {time.monotonic() - began:.0f} s" + (f"; wrong: {', '.join(wrong)}" if wrong else "")
     )
-    return 0 if clean and not wrong and len(results) == len(scenarios) else 1
+    return 0 if scanned_clean and not wrong and len(results) == len(scenarios) else 1
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ __all__ = [
     "PORT_FIELDS",
     "chaos_config",
     "chaos_stack",
+    "clean",
     "kept_environment",
-    "start_clean",
+    "start",
     "taken_ports",
 ]
 
@@ -67,9 +68,14 @@ def taken_ports(config: StackConfig) -> list[int]:
     return [getattr(config, f) for f in PORT_FIELDS if port_open(config.host, getattr(config, f))]
 
 
-def start_clean(stack: Stack, log: Callable[[str], None]) -> None:
-    """Stop what an interrupted chaos run may have left, delete its data, start everything."""
-    stack.clean(log=lambda _: None)
+def clean(config: StackConfig) -> None:
+    """Stop what an interrupted chaos run may have left and delete its data. Done before the
+    settings are read: the broker users' passwords are made anew in the empty folder."""
+    Stack(config).clean(log=lambda _: None)
+    config.local.mkdir(parents=True, exist_ok=True)
+
+
+def start(stack: Stack, log: Callable[[str], None]) -> None:
     taken = taken_ports(stack.config)
     if taken:
         raise RuntimeError(
