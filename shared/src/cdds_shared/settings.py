@@ -155,6 +155,22 @@ class ExportSettings(BaseModel):
         "above CDDS_RETRY__BUDGET_SECONDS, so an outage fails a run naming the dependency",
     )
     watchdog_interval_seconds: float = Field(30.0, gt=0, description="how often stalls are checked")
+    # Fair share (docs/pipeline.md, "Fair share"): read by the gateway (the backlog cap) and the
+    # exporter (admission and partition dispatch).
+    max_runs_per_user: int = Field(2, ge=1, description="runs of one user exporting at once")
+    max_runs_per_tenant: int = Field(4, ge=1, description="runs of one tenant exporting at once")
+    max_queued_runs_per_user: int = Field(
+        20, ge=1, description="queued runs of one user beyond which a new start is refused (429)"
+    )
+    partitions_per_tenant: int = Field(
+        2,
+        ge=1,
+        description="partitions of one tenant in flight (published, not finished) at once; set "
+        "it to the exporters' total concurrency (replicas x CDDS_EXPORT__CONCURRENCY)",
+    )
+    dispatch_interval_seconds: float = Field(
+        5.0, gt=0, description="how often an exporter repeats the dispatch of every tenant"
+    )
 
 
 class RetentionSettings(BaseModel):

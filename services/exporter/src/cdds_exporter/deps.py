@@ -1,4 +1,5 @@
-"""The exporter's ports: the run workers' common ones, the UCS source and the export settings."""
+"""The exporter's ports: the run workers' common ones, the UCS source, fair-share dispatch state
+and the export settings."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from faststream.rabbit import RabbitBroker
 
 from cdds_shared.runs.deps import RunDeps
+from cdds_shared.runs.dispatch_store import DispatchStore
 from cdds_shared.settings import ExportSettings, Settings
 from cdds_shared.ucs.source import PostgresUcsSource, UcsSource
 
@@ -17,14 +19,21 @@ __all__ = ["ExporterDeps"]
 class ExporterDeps(RunDeps):
     ucs: UcsSource
     export: ExportSettings
+    dispatch: DispatchStore
 
     @classmethod
     def build(cls, broker: RabbitBroker, settings: Settings) -> ExporterDeps:
+        common = cls.common(broker, settings)
         return cls(
-            **cls.common(broker, settings),
+            **common,
             ucs=PostgresUcsSource.from_settings(settings.ucs),
             export=settings.export,
+            dispatch=DispatchStore(common["documents"]),
         )
+
+    async def start(self) -> None:
+        await super().start()
+        await self.dispatch.ensure_indexes()
 
     async def stop(self) -> None:
         await self.ucs.close()

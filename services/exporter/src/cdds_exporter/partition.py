@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from cdds_exporter.deps import ExporterDeps
-from cdds_exporter.planning import run_query
+from cdds_exporter.dispatch import CLAIM_LEASE, wake
+from cdds_exporter.planning import run_query, start_run
 from cdds_exporter.rows import Rows
 from cdds_exporter.zipwriter import ZipPartWriter
 from cdds_shared.crypto.transit import TransitEncryptor, part_aad
@@ -36,6 +37,7 @@ __all__ = ["export_partition"]
 
 log = get_logger("cdds.exporter")
 HEARTBEAT_SECONDS = 2.0
+CLAIM_RENEW_SECONDS = CLAIM_LEASE.total_seconds() / 4
 ATTACHMENT_BATCH_BYTES = 4 << 20
 UPLOAD_PART_SIZE = 8 << 20  # multipart chunk held in memory (S3 minimum is 5 MiB)
 
@@ -47,7 +49,22 @@ async def export_partition(command: ExportPartition, deps: ExporterDeps) -> None
         return
     if command.partition >= len(run.plan.partitions):
         raise PermanentError(f"run {run.id} has no partition {command.partition}")
-    await _PartitionExport(deps, run, command.partition).export()
+    export = _PartitionExport(deps, run, command.partition, str(command.message_id))
+    # One delivery works on a partition at a time: a second copy of the message (published
+    # twice) is acknowledged without work; RabbitMQ's redelivery of the same message after a
+    # crash carries the claim's message id and resumes (docs/pipeline.md, "Fair share").
+    claim = await deps.dispatch.claim(
+        run.id, run.tenant, command.partition, export.message_id, CLAIM_LEASE
+    )
+    if claim == "busy":
+        log.info(
+            "partition already claimed: copy ignored", run_id=run.id, partition=command.partition
+        )
+        return
+    if claim == "finished":
+        await export.finished()  # a crash may have come between done and what follows it
+        return
+    await export.export()
 
 
 @dataclass
@@ -68,9 +85,11 @@ class _Empty(Exception):
 
 
 class _PartitionExport:
-    def __init__(self, deps: ExporterDeps, run: Run, partition: int) -> None:
+    def __init__(self, deps: ExporterDeps, run: Run, partition: int, message_id: str) -> None:
         assert run.plan is not None
         self.deps, self.run, self.partition, self.plan = deps, run, partition, run.plan
+        self.message_id = message_id
+        self._renewed = time.monotonic()
         self.members = member_names(run.record_type, run.id)
         self.with_attachments = run.record_type == "interaction"
         self.total = 0
@@ -113,6 +132,12 @@ class _PartitionExport:
         await self.deps.runs.record_partition_progress(
             self.run.id, self.partition, records=self.total, done=True, parts=parts
         )
+        await self.deps.dispatch.finish(self.run.id, self.partition)
+        await self.finished()
+
+    async def finished(self) -> None:
+        """After the partition is done: complete the run if nothing is left to seal, and let
+        the tenant's dispatch publish the next partition in its place."""
         await complete_if_done(
             self.deps.runs,
             self.deps.publish,
@@ -120,6 +145,7 @@ class _PartitionExport:
             objects=self.deps.objects,
             staging_prefix=self.deps.staging_prefix,
         )
+        await wake(self.deps, self.run.tenant, start_run)
 
     async def _announce(self, checkpoint: Checkpoint) -> None:
         if not checkpoint["announced"]:
@@ -278,6 +304,14 @@ class _PartitionExport:
 
     async def _heartbeat(self, part: _Part) -> None:
         now = time.monotonic()
+        if now - self._renewed >= CLAIM_RENEW_SECONDS:
+            self._renewed = now
+            if not await self.deps.dispatch.renew(self.run.id, self.partition, self.message_id):
+                # Our claim lapsed and another delivery took over; both cut the same parts and
+                # the first checkpoint of each wins, so carrying on is safe.
+                log.warning(
+                    "partition claim taken over", run_id=self.run.id, partition=self.partition
+                )
         if now - self._beat >= HEARTBEAT_SECONDS:
             self._beat = now
             await self.deps.runs.record_partition_progress(

@@ -3,7 +3,8 @@
 Partitions are key ranges of about ``CDDS_EXPORT__PARTITION_RECORDS`` records each, exported
 independently (one ``ExportPartition`` each), so a large run fans out across exporter replicas.
 The plan also fixes what makes part cuts deterministic (compression level, ZIP size limit), so a
-partition redone after a crash cuts exactly the same parts.
+partition redone after a crash cuts exactly the same parts. A run is planned once the fair-share
+dispatch admits it (``dispatch.py``), which then publishes its partitions a few at a time.
 """
 
 from __future__ import annotations
@@ -11,18 +12,19 @@ from __future__ import annotations
 import math
 
 from cdds_exporter.deps import ExporterDeps
+from cdds_exporter.dispatch import wake
 from cdds_exporter.trust import trusted_run
 from cdds_exporter.zipwriter import ZipPartWriter
 from cdds_shared.certificates import usable_certificate
 from cdds_shared.crypto.cms import Recipient, envelope_overhead
 from cdds_shared.errors import PermanentError
 from cdds_shared.logging import get_logger
-from cdds_shared.messaging.messages import ExportPartition, RunRequested
+from cdds_shared.messaging.messages import RunRequested
 from cdds_shared.runs import PartitionPlan, Plan, Run, utcnow
 from cdds_shared.runs.lifecycle import announce, fail_run
 from cdds_shared.ucs.query import UcsQuery
 
-__all__ = ["plan_run", "run_query"]
+__all__ = ["plan_run", "run_query", "start_run"]
 
 log = get_logger("cdds.exporter")
 MIN_ZIP_LIMIT = 4096
@@ -42,12 +44,18 @@ def run_query(run: Run) -> UcsQuery:
 
 async def plan_run(request: RunRequested, deps: ExporterDeps) -> None:
     run = await trusted_run(request, deps.documents)  # ForgedMessage unless it checks out
-    if run.status == "running" and run.plan is not None:
-        await _dispatch(run, deps, only_missing=True)  # redelivered after planning: finish fan-out
-        return
-    if run.status != "queued":
+    if run.status not in ("queued", "running"):
         log.info("run already ended; request ignored", run_id=run.id, status=run.status)
         return
+    # The run waits for its fair turn (dispatch.py): the request only marks it accepted and
+    # wakes the tenant's dispatch, so a duplicated request costs one pass, never a second export.
+    await deps.dispatch.accept(run.id)
+    await wake(deps, run.tenant, start_run)
+
+
+async def start_run(run: Run, deps: ExporterDeps) -> None:
+    """Plan an admitted run and set it ``running`` (its partitions are published by the
+    dispatch), or end it at once: ``no_data``, or failed (certificate, split size)."""
     try:
         plan = await _plan(run, deps)
     except PermanentError as exc:
@@ -71,7 +79,6 @@ async def plan_run(request: RunRequested, deps: ExporterDeps) -> None:
     if started is None:
         return  # cancelled meanwhile, or another replica planned it
     log.info("run planned", run_id=run.id, records=plan.estimate, partitions=len(plan.partitions))
-    await _dispatch(started, deps, only_missing=False)
 
 
 async def _plan(run: Run, deps: ExporterDeps) -> Plan:
@@ -103,13 +110,3 @@ async def _plan(run: Run, deps: ExporterDeps) -> Plan:
         zip_limit=zip_limit,
         seal_mode=cert.seal_mode,
     )
-
-
-async def _dispatch(run: Run, deps: ExporterDeps, *, only_missing: bool) -> None:
-    assert run.plan is not None
-    seen = {p["partition"] for p in await deps.runs.partitions(run.id)} if only_missing else set()
-    for index in range(len(run.plan.partitions)):
-        if index not in seen:
-            await deps.publish(
-                ExportPartition(correlation_id=run.id, run_id=run.id, partition=index)
-            )

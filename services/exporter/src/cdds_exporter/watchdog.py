@@ -1,15 +1,20 @@
-"""Fails runs that stopped making progress (DESIGN §3: a run never hangs silently).
+"""Fails runs that stopped making progress (DESIGN §3: a run never hangs silently), and keeps the
+fair-share dispatch going when a wake-up was lost (``dispatch.py``).
 
-Every exporter replica runs it; the conditional status change lets exactly one of them fail a
-given run and publish ``RunFailed``.
+Every exporter replica runs both loops; the conditional status change lets exactly one of them
+fail a given run and publish ``RunFailed``, and the per-tenant dispatch lock lets one dispatch a
+tenant at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from cdds_exporter.deps import ExporterDeps
+from cdds_exporter.dispatch import dispatch_all, republish_lost, waiting_for_turn
+from cdds_exporter.planning import start_run
 from cdds_shared.logging import get_logger
 from cdds_shared.runs.lifecycle import announce_overdue, fail_stalled
 from cdds_shared.settings import Settings
@@ -24,27 +29,44 @@ class Watchdog:
         self._deps = deps
         self._timeout = settings.export.stall_timeout_seconds
         self._interval = settings.export.watchdog_interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._dispatch_interval = settings.export.dispatch_interval_seconds
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="stall-watchdog")
+        self._tasks = [
+            asyncio.create_task(self._loop(self.check, self._interval), name="stall-watchdog"),
+            asyncio.create_task(
+                self._loop(self.dispatch, self._dispatch_interval), name="dispatch-backstop"
+            ),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     async def check(self) -> list[str]:
         """Fail stalled runs; announce finished runs whose announcer died. Returns failed ids."""
         d = self._deps
         await announce_overdue(d.runs, d.publish)
-        return await fail_stalled(d.runs, d.publish, d.objects, d.staging_prefix, self._timeout)
+        waiting = waiting_for_turn(await d.dispatch.active_runs())
+        return await fail_stalled(
+            d.runs, d.publish, d.objects, d.staging_prefix, self._timeout, waiting_turn=waiting
+        )
 
-    async def _loop(self) -> None:
+    async def dispatch(self) -> None:
+        """Republish lost dispatches, then a dispatch pass for every tenant with active runs
+        (a run that ended without waking its tenant's dispatch frees its slot here)."""
+        await republish_lost(self._deps)
+        await dispatch_all(self._deps, start_run)
+
+    @staticmethod
+    async def _loop(step: Callable[[], Awaitable[object]], interval: float) -> None:
         while True:
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(interval)
             try:
-                await self.check()
+                await step()
             except Exception as exc:  # a dependency outage must not kill the loop
-                log.warning("stall check failed", error=str(exc))
+                log.warning("periodic check failed", step=step.__name__, error=str(exc))

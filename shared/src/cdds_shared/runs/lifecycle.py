@@ -7,7 +7,7 @@ run, one wins and publishes the event; the losers do nothing.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
 
 from cdds_shared.errors import NotFoundError
@@ -148,19 +148,24 @@ async def fail_stalled(
     staging_prefix: str,
     timeout_seconds: float,
     now: datetime | None = None,
+    *,
+    waiting_turn: Collection[str] = (),
 ) -> list[str]:
     """Fail every active run without progress for ``timeout_seconds``; returns their ids.
 
     A run none of whose partitions has started yet is waiting its turn behind other runs, not
     stalled, while any active run makes progress (work queues are first in, first out): its idle
     time counts from the newest progress of all runs — but it waits ``WAIT_FACTOR`` times the
-    limit at most, so a run whose work was lost cannot hide behind busy neighbours forever."""
+    limit at most, so a run whose work was lost cannot hide behind busy neighbours forever.
+    Runs in ``waiting_turn`` (queued behind their user's or tenant's limit) are not judged."""
     now = now or utcnow()
     active = [(run, await runs.progress(run, now)) for run in await runs.active()]
     moments = [p.last_activity_at for _, p in active if p.last_activity_at is not None]
     newest = max(moments, default=None)
     failed = []
     for run, progress in active:
+        if run.id in waiting_turn:
+            continue
         last = progress.last_activity_at or run.requested_at
         waiting = progress.records_exported == 0 and progress.parts == 0
         waited = (now - last).total_seconds()
