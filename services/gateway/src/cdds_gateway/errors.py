@@ -23,9 +23,18 @@ __all__ = ["ApiError", "install_error_handlers"]
 class ApiError(Exception):
     """An HTTP error with a stable code, e.g. ``ApiError(403, "access_denied", "…")``."""
 
-    def __init__(self, status: int, code: str, detail: str = "", **extra: object) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str = "",
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: object,
+    ) -> None:
         super().__init__(detail or code)
         self.status, self.code, self.detail, self.extra = status, code, detail, extra
+        self.headers = headers  # e.g. Retry-After of a 429
 
 
 def _body(code: str, detail: str, **extra: object) -> dict[str, object]:
@@ -35,7 +44,9 @@ def _body(code: str, detail: str, **extra: object) -> dict[str, object]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_body(exc.code, exc.detail, **exc.extra), status_code=exc.status)
+        return JSONResponse(
+            _body(exc.code, exc.detail, **exc.extra), status_code=exc.status, headers=exc.headers
+        )
 
     @app.exception_handler(NotFoundError)
     async def not_found(request: Request, exc: NotFoundError) -> JSONResponse:

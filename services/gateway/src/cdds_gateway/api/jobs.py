@@ -23,7 +23,7 @@ DENIED = (401, 403)
     "/jobs",
     status_code=201,
     summary="Add a job (and, with run_now, start its first run)",
-    responses=responses(*DENIED, 409, 422, 503),
+    responses=responses(*DENIED, 409, 422, 429, 503),
 )
 async def create_job(
     body: JobCreate, deps: Deps, principal: ExporterPrincipal, request: Request
@@ -98,7 +98,7 @@ async def clone_job(
     "/jobs/{job_id}/runs",
     status_code=202,
     summary="Run a job now",
-    responses=responses(*DENIED, 404, 409, 422, 503),
+    responses=responses(*DENIED, 404, 409, 422, 429, 503),
 )
 async def run_job(
     job_id: str, deps: Deps, principal: ExporterPrincipal, request: Request

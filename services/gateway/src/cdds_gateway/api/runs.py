@@ -85,7 +85,7 @@ async def delete_run(
     "/runs/{run_id}/clone",
     status_code=201,
     summary="Clone a run: export the same again, or a new job of its parameters",
-    responses=responses(*DENIED, 404, 409, 422, 503),
+    responses=responses(*DENIED, 404, 409, 422, 429, 503),
 )
 async def clone_run(
     run_id: str,

@@ -86,5 +86,6 @@ _MEANING = {
     410: "the file expired or was deleted",
     416: "the range starts beyond the end of the file",
     422: "invalid request",
+    429: "too many runs of the owner already wait to start (see Retry-After)",
     503: "RabbitMQ or another dependency is unavailable; nothing was started",
 }

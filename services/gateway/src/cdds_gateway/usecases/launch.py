@@ -12,6 +12,7 @@ from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.errors import ApiError
 from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.audit import record
+from cdds_gateway.usecases.backlog import check_backlog
 from cdds_gateway.usecases.errors import certificate_required, service_unavailable
 from cdds_shared.audit import Outcome
 from cdds_shared.certificates import CertificateUnusable, usable_certificate
@@ -54,9 +55,9 @@ async def launch(
     actor: str | None = None,
     client: str | None = None,
 ) -> Run:
-    """Start ``run`` (status ``queued``) for its owner. Raises 409 ``certificate_required``, 503
-    ``service_unavailable`` (nothing remains), or ``ConflictError`` when a run of that id exists
-    (a scheduled occurrence already started)."""
+    """Start ``run`` (status ``queued``) for its owner. Raises 409 ``certificate_required``, 429
+    ``too_many_runs`` (``backlog.py``), 503 ``service_unavailable`` (nothing remains), or
+    ``ConflictError`` when a run of that id exists (a scheduled occurrence already started)."""
 
     async def audit(outcome: Outcome = "success", **detail: str) -> None:
         await record(
@@ -66,6 +67,7 @@ async def launch(
 
     try:
         await check_certificate(deps, run.owner, owner_name)
+        await check_backlog(deps, run, actor)  # 429 beyond the user's queued-run cap
     except ApiError as exc:
         await audit("failure", reason=exc.detail)
         raise

@@ -1,0 +1,42 @@
+"""The hard cap on a user's backlog (issue #9; docs/pipeline.md, "Fair share").
+
+Runs beyond a user's or tenant's concurrent limit are accepted and wait ``queued`` for their
+turn (the exporter's dispatch), so neither a scheduled occurrence nor an integration's request is
+lost. Only beyond ``CDDS_EXPORT__MAX_QUEUED_RUNS_PER_USER`` queued runs is a new start refused:
+429 ``too_many_runs`` with ``Retry-After``. The scheduler is exempt: it starts at most one run per
+job and occurrence, and an occurrence refused would be lost.
+"""
+
+from __future__ import annotations
+
+from cdds_gateway.deps import GatewayDeps
+from cdds_gateway.errors import ApiError
+from cdds_gateway.usecases.audit import SCHEDULER
+from cdds_shared.runs.model import Run
+from cdds_shared.runs.store import RUNS
+
+__all__ = ["RETRY_AFTER_SECONDS", "check_backlog", "too_many_runs"]
+
+RETRY_AFTER_SECONDS = 60
+"""A guess, not a promise: about the time a queued run waits for a slot to free."""
+
+
+def too_many_runs(queued: int) -> ApiError:
+    return ApiError(
+        429,
+        "too_many_runs",
+        f"{queued} of your runs are already waiting to start; try again once some have run",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def check_backlog(deps: GatewayDeps, run: Run, actor: str | None) -> None:
+    """429 ``too_many_runs`` when the run's owner already has the maximum of queued runs."""
+    if actor == SCHEDULER:
+        return
+    cap = deps.settings.export.max_queued_runs_per_user
+    queued = await deps.documents.collection(RUNS).count(
+        {"tenant": run.tenant, "owner": run.owner, "status": "queued", "deleted_at": None}
+    )
+    if queued >= cap:
+        raise too_many_runs(queued)
