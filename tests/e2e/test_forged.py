@@ -21,7 +21,13 @@ import pytest
 from cdds_shared.audit import AuditEvent, AuditLog
 from cdds_shared.errors import NotFoundError
 from cdds_shared.messaging import publish
-from cdds_shared.messaging.messages import Message, RunRequested, Timeframe
+from cdds_shared.messaging.messages import (
+    ExportPartition,
+    Message,
+    PartStaged,
+    RunRequested,
+    Timeframe,
+)
 from cdds_shared.messaging.topology import WORK_QUEUES
 from cdds_shared.runs import Run, utcnow
 from cdds_shared.runs.requesting import request_run
@@ -31,6 +37,8 @@ pytestmark = pytest.mark.integration
 
 INTERACTIONS, CONTACTS = 300, 30  # the victim's; tenant big has the other seeded UCS tenant
 DEAD = f"{WORK_QUEUES['exporter'].name}.dead"
+DEAD_PARTS = f"{WORK_QUEUES['encryptor'].name}.dead"
+DEAD_PARTITIONS = f"{WORK_QUEUES['exporter-partition'].name}.dead"
 REFUSED = "run.request_refused"
 BIG, BIG_USER, VIEWER = "big", "u-big", "u-big-viewer"
 WAIT = 60.0
@@ -50,11 +58,15 @@ async def workers(pipeline: Pipeline) -> dict[str, Worker]:
 
 
 @pytest.fixture(scope="module")
-async def dead_letters(pipeline: Pipeline) -> AsyncIterator[DeadLetters]:
+async def channel(pipeline: Pipeline) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
     connection = await aio_pika.connect(pipeline.settings.rabbit.url.get_secret_value())
     async with connection:
-        channel = await connection.channel()
-        yield DeadLetters(pipeline, await channel.get_queue(DEAD, ensure=False))
+        yield await connection.channel()
+
+
+@pytest.fixture(scope="module")
+async def dead_letters(pipeline: Pipeline, channel: aio_pika.abc.AbstractChannel) -> DeadLetters:
+    return DeadLetters(pipeline, await channel.get_queue(DEAD, ensure=False))
 
 
 class DeadLetters:
@@ -230,3 +242,53 @@ async def test_a_run_whose_owner_may_not_export_is_refused(
     stored = await pipeline.runs.get(run.id)
     assert (stored.status, stored.plan) == ("queued", None)
     assert await pipeline.runs.partitions(run.id) == []
+
+
+async def test_a_staged_part_naming_an_object_outside_its_runs_staging_deletes_nothing(
+    pipeline: Pipeline, workers: dict[str, Worker], channel: aio_pika.abc.AbstractChannel
+) -> None:
+    # Given someone's sealed file in the bucket
+    victim = f"artifacts/acme/{uuid.uuid4().hex[:24]}/Interaction-x-000-000.zip.p7m"
+    await pipeline.objects.put_bytes(victim, b"sealed bytes")
+
+    # When a PartStaged of a run nobody created names it as its staged object
+    run_id = uuid.uuid4().hex[:24]
+    forged = PartStaged(
+        correlation_id=run_id,
+        run_id=run_id,
+        partition=0,
+        part=0,
+        staging_key=victim,
+        size=12,
+        sha256="0" * 64,
+        wrapped_key="AAAA",
+        records={f"Interaction-{run_id}.jsonl": 1},
+        last_in_partition=True,
+    )
+    await publish(pipeline.broker, forged)
+
+    # Then it is dead-lettered with the reason, and the file is still there
+    parts = DeadLetters(pipeline, await channel.get_queue(DEAD_PARTS, ensure=False))
+    letter = await parts.of(forged)
+    assert "outside its staging" in str(dict(letter.headers).get("x-cdds-reason"))
+    assert [i.key async for i in pipeline.objects.list(victim)] == [victim]
+    with pytest.raises(NotFoundError):
+        await pipeline.runs.get(run_id)
+
+
+async def test_a_partition_of_a_run_nobody_created_does_nothing(
+    pipeline: Pipeline, workers: dict[str, Worker], channel: aio_pika.abc.AbstractChannel
+) -> None:
+    # When an ExportPartition names a run that does not exist
+    run_id = uuid.uuid4().hex[:24]
+    forged = ExportPartition(correlation_id=run_id, run_id=run_id, partition=0)
+    await publish(pipeline.broker, forged)
+
+    # Then it is dead-lettered (the run is unknown), and no run, progress or object appears
+    partitions = DeadLetters(pipeline, await channel.get_queue(DEAD_PARTITIONS, ensure=False))
+    letter = await partitions.of(forged)
+    assert f"run {run_id} not found" in str(dict(letter.headers).get("x-cdds-reason"))
+    with pytest.raises(NotFoundError):
+        await pipeline.runs.get(run_id)
+    assert await pipeline.runs.partitions(run_id) == []
+    assert await objects_naming(pipeline, run_id) == []

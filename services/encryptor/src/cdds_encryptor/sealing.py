@@ -19,7 +19,7 @@ from cdds_encryptor.deps import EncryptorDeps
 from cdds_shared.certificates import CertificateUnusable, usable_certificate
 from cdds_shared.crypto.cms import Recipient, Sealer
 from cdds_shared.crypto.transit import OVERHEAD, TransitDecryptor, TransitError, part_aad
-from cdds_shared.errors import NotFoundError
+from cdds_shared.errors import ForgedMessage, NotFoundError
 from cdds_shared.logging import get_logger
 from cdds_shared.messaging.messages import PartSealed, PartStaged
 from cdds_shared.runs import Artifact, MemberCount, Run, artifact_id, entity_type, utcnow
@@ -37,6 +37,10 @@ SEALS = {
 
 async def seal_part(message: PartStaged, deps: EncryptorDeps) -> None:
     run_id = message.run_id
+    if not message.staging_key.startswith(f"{deps.staging_prefix}{run_id}/"):
+        # Every path below deletes the staged object: a message naming any other key (another
+        # run's part, a sealed artifact) could delete it (issue #9). Its run is left alone.
+        raise ForgedMessage(f"PartStaged of run {run_id} names an object outside its staging")
     try:
         run = await deps.runs.get(run_id)
     except NotFoundError:
