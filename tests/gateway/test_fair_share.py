@@ -53,6 +53,9 @@ async def test_queued_runs_show_their_place_and_a_full_backlog_is_refused(world:
         "/api/v1/runs", params={"status": "queued", "limit": 5}, headers=world.alice.bearer
     )
     assert [r["queue_position"] for r in page.json()["items"]] == list(range(cap, cap - 5, -1))
+    history = await world.api.get("/history?status=queued", headers=world.alice.cookie)
+    assert history.status_code == 200
+    assert f"· {cap} in queue" in history.text and "· 1 in queue" in history.text
 
     # When: alice starts one more.
     job = await world.api.post(

@@ -105,6 +105,7 @@ def _run_row(run: Any) -> dict[str, Any]:
         "type": run.type,
         "percent": run.progress.percent,
         "eta_text": _eta(run.progress.eta_seconds),
+        "queue_position": run.queue_position,
         "error": run.error,
         "started_at": _when(run.started_at),
         "requested_at": _when(run.requested_at),
