@@ -78,10 +78,14 @@ class BrokerUsers:
         return cls(ops_password=kept[OPS_USER], service_password=kept[SERVICE_USER])
 
 
-def _admin(management_url: str, candidates: Sequence[tuple[str, str]]) -> httpx.Client:
+def _admin(
+    management_url: str,
+    candidates: Sequence[tuple[str, str]],
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
     """A management client as the first of ``candidates`` that is an administrator here."""
     for auth in candidates:
-        client = httpx.Client(base_url=management_url, auth=auth, timeout=10)
+        client = httpx.Client(base_url=management_url, auth=auth, timeout=10, transport=transport)
         if client.get("/api/whoami").status_code == 200:
             return client
         client.close()
@@ -118,10 +122,15 @@ def add_vhost(
 
 
 def ensure_users(
-    management_url: str, users: BrokerUsers, log: Callable[[str], None] = lambda _: None
+    management_url: str,
+    users: BrokerUsers,
+    log: Callable[[str], None] = lambda _: None,
+    *,
+    transport: httpx.BaseTransport | None = None,
 ) -> None:
-    """Operator and service user with their permissions on ``/``; ``guest`` deleted."""
-    api = _admin(management_url, [users.ops, GUEST])
+    """Operator and service user with their permissions on ``/``; ``guest`` deleted once no
+    connection uses it. ``transport``: for tests."""
+    api = _admin(management_url, [users.ops, GUEST], transport)
     try:
         for (name, password), tags in ((users.ops, "administrator"), (users.service, "")):
             api.put(
