@@ -25,6 +25,7 @@ from cdds_tools.chaos.faults import Supervisor, kill, outage
 from cdds_tools.chaos.provision import CHAOS_TENANT, VICTIM_TENANT, Provisioned
 from cdds_tools.chaos.scenarios import DEPENDENCY_NAMES, Scenario
 from cdds_tools.devstack import Stack
+from cdds_tools.devstack.stack import INFRA, SERVICES
 from cdds_tools.gateway_client import decrypt_files
 from cdds_tools.ucs_compare import compare_interactions
 
@@ -61,6 +62,9 @@ class Harness:
     workdir: Path
 
     async def run(self, scenario: Scenario) -> Result:
+        # Every scenario starts on a whole, healthy stack (a service killed by the previous one
+        # may not be back yet).
+        await asyncio.to_thread(self.stack.up, INFRA + SERVICES, lambda _: None)
         if scenario.kind == "forged":
             return await self._forged(scenario)
         return await self._export(scenario)

@@ -35,7 +35,7 @@ class Scenario:
             return f"SIGKILL {self.target}"
         if self.kind == "duplicate":
             return "RunRequested delivered twice"
-        return "forged RunRequested (another tenant's UCS id)"
+        return "forged RunRequested (victim tenant UCS id)"
 
 
 SCENARIOS = (
