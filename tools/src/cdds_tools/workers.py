@@ -1,5 +1,6 @@
-"""A service as the real process it runs as (``uvicorn``/``faststream run --factory``), for tests,
-the benchmark and demos: started until ready, stopped gracefully, or killed."""
+"""A service as the real process it runs as (``python -m cdds_gateway.serve``, ``faststream run
+--factory``), for tests, the benchmark and demos: started until ready, stopped gracefully, or
+killed."""
 
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ def _free_port() -> int:
 
 @dataclass
 class WorkerProcess:
-    """``service`` is ``gateway`` (uvicorn), ``exporter``, ``encryptor`` or ``janitor``
-    (faststream); ``port`` 0 picks a free one at each start (``bound_port``); output goes to
-    ``log``."""
+    """``service`` is ``gateway`` (its launcher, ``cdds_gateway.serve``), ``exporter``,
+    ``encryptor`` or ``janitor`` (faststream); ``port`` 0 picks a free one at each start
+    (``bound_port``); output goes to ``log``."""
 
     service: str
     env: dict[str, str]
@@ -40,18 +41,16 @@ class WorkerProcess:
 
     def start(self, timeout: float = 60) -> None:
         port = self.port or _free_port()
-        target = f"cdds_{self.service}.app:create_app"
-        runner = ["uvicorn"] if self.service == "gateway" else ["faststream", "run"]
-        command = [
-            str(BIN / runner[0]),
-            *runner[1:],
-            "--factory",
-            target,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
+        if self.service == "gateway":  # its launcher: uvicorn with the edge's limits
+            runner = [sys.executable, "-m", "cdds_gateway.serve"]
+        else:
+            runner = [
+                str(BIN / "faststream"),
+                "run",
+                "--factory",
+                f"cdds_{self.service}.app:create_app",
+            ]
+        command = [*runner, "--host", "127.0.0.1", "--port", str(port)]
         self.bound_port = port
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
