@@ -9,7 +9,6 @@ where to sign in to the web pages.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import subprocess
@@ -18,16 +17,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import httpx
 from cryptography import x509
 
 from cdds_shared.settings import load_settings
-from cdds_shared.ucs.query import UcsQuery
 from cdds_shared.ucs.seed import seed
-from cdds_shared.ucs.source import PostgresUcsSource
 from cdds_tools.devstack import Stack, StackConfig
 from cdds_tools.devstack.config import find_root
+from cdds_tools.gateway_client import GatewayUser, decrypt_files
 from cdds_tools.identity import make_identity
+from cdds_tools.ucs_compare import compare_interactions
 
 DEMO_TENANT = 9001
 
@@ -81,92 +79,34 @@ async def export_and_verify(config: StackConfig, workdir: Path) -> bool:
     key_path, _ = _identity(workdir)
     ensure_demo_user()
     base = config.env()["CDDS_GATEWAY__URL"]
-    async with httpx.AsyncClient(base_url=base, timeout=60) as api:
-        signed = await api.post(
-            "/api/v1/session", json={"username": DEMO_USER, "password": DEMO_PASSWORD}
-        )
-        signed.raise_for_status()
-        api.cookies.clear()  # from here on the bearer token, as a CLI would
-        api.headers["Authorization"] = f"Bearer {signed.json()['token']}"
+    user = await GatewayUser.sign_in(base, DEMO_USER, DEMO_PASSWORD)
+    try:
         print(f"   signed in as {DEMO_USER} (tenant demo) through {base}")
-        cert = await api.put(
-            "/api/v1/me/certificate", content=(workdir / "demo-cert.pem").read_bytes()
-        )
-        cert.raise_for_status()
-        details = cert.json()
+        details = await user.upload_certificate((workdir / "demo-cert.pem").read_bytes())
         print(f"   certificate uploaded: {details['subject']}, SHA-256 {details['sha256'][:16]}…")
-        job = await api.post(
-            "/api/v1/jobs",
-            json={
-                "title": "Demo: all interactions",
-                "type": "interaction",
-                "split_size_bytes": 4 << 20,
-                "run_now": True,
-            },
-        )
-        job.raise_for_status()
-        run_id = job.json()["run_id"]
-        print(f"   job {job.json()['id']} created; run {run_id} started")
-        run: dict[str, object] = {}
-        for _ in range(1200):
-            run = (await api.get(f"/api/v1/runs/{run_id}")).json()
-            if run.get("status") not in ("queued", "running"):
-                break
-            await asyncio.sleep(0.1)
-        if run.get("status") != "completed":
-            print(f"   run {run_id}: {run.get('status')} {run.get('error') or ''}")
+        job_id, run_id = await user.start_job("Demo: all interactions", split_size_bytes=4 << 20)
+        print(f"   job {job_id} created; run {run_id} started")
+        run, _ = await user.wait_run(run_id, timeout=120, poll=0.1)
+        if run is None or run.get("status") != "completed":
+            status = run.get("status") if run else "unknown"
+            print(f"   run {run_id}: {status} {(run or {}).get('error') or ''}")
             return False
-        listed = (await api.get("/api/v1/artifacts", params={"run_id": run_id})).json()
-        artifacts = listed["items"] if isinstance(listed, dict) else listed
-        print(f"   run completed: {len(artifacts)} sealed file(s)")
         out = workdir / run_id
-        out.mkdir(exist_ok=True)
-        for artifact in artifacts:
-            sealed = out / artifact["name"]
-            async with api.stream("GET", f"/api/v1/artifacts/{artifact['id']}/content") as got:
-                got.raise_for_status()
-                with sealed.open("wb") as file:
-                    async for chunk in got.aiter_bytes():
-                        file.write(chunk)
-            assert hashlib.sha256(sealed.read_bytes()).hexdigest() == artifact["sha256"]
-    decrypt = [
-        str(Path(sys.executable).parent / "cdds"),
-        "decrypt",
-        "--key",
-        str(key_path),
-        "--out",
-        str(out),
-        "--unzip",
-        *(str(out / a["name"]) for a in artifacts),
-    ]
-    await asyncio.to_thread(subprocess.run, decrypt, check=True, stdout=subprocess.DEVNULL)
-    return await _compare(settings.ucs.dsn.get_secret_value(), run_id, out)
-
-
-async def _compare(dsn: str, run_id: str, out: Path) -> bool:
-    exported: dict[str, dict[str, bytes]] = {"records": {}, "attachments": {}}
-    members = {
-        "records": f"Interaction-{run_id}.jsonl",
-        "attachments": f"Interaction-Attachment-{run_id}.jsonl",
-    }
-    for kind, name in members.items():
-        for member in sorted(out.glob(f"*/{name}")):
-            for line in member.read_bytes().splitlines():
-                exported[kind][json.loads(line)["id"]] = line
-    source = PostgresUcsSource(dsn)
-    query = UcsQuery(DEMO_TENANT, "interaction")
-    expected: dict[str, dict[str, bytes]] = {"records": {}, "attachments": {}}
-    async for line in source.stream(query):
-        expected["records"][json.loads(line)["id"]] = line
-    async for line in source.stream_attachments(query):
-        expected["attachments"][json.loads(line)["id"]] = line
-    await source.close()
-    same = exported == expected
+        files = await user.download(run_id, out)
+        print(f"   run completed: {len(files)} sealed file(s)")
+    finally:
+        await user.close()
+    await asyncio.to_thread(decrypt_files, key_path, files, out)
+    records, attachments = await compare_interactions(
+        settings.ucs.dsn.get_secret_value(), DEMO_TENANT, run_id, out
+    )
+    same = records.same and attachments.same
     print(
         f"   downloaded and decrypted with cdds decrypt into {out}: "
-        f"{len(exported['records'])} interactions and {len(exported['attachments'])} attachments, "
+        f"{records.exported} interactions and {attachments.exported} attachments, "
         f"{'identical to' if same else 'DIFFERENT from'} the "
-        f"{len(expected['records'])} and {len(expected['attachments'])} in UCS"
+        f"{records.expected} and {attachments.expected} in UCS"
+        + ("" if same else f" ({records}; {attachments})")
     )
     return same
 
