@@ -52,7 +52,10 @@ async def _scenarios(
     results = []
     try:
         for scenario in scenarios:
-            result = await harness.run(scenario)
+            try:
+                result = await harness.run(scenario)
+            except Exception as exc:  # reported as this scenario's outcome, then the next one
+                result = Result(scenario, False, f"ERROR {type(exc).__name__}: {exc}"[:200], 0, "-")
             _say(result.line())
             results.append(result)
     finally:

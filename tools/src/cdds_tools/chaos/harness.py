@@ -16,6 +16,7 @@ import aio_pika
 
 from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.adapters.mongo import MongoDocumentStore
+from cdds_shared.errors import NotFoundError
 from cdds_shared.messaging import make_broker, publish
 from cdds_shared.messaging.messages import RunRequested
 from cdds_shared.runs import RunStore
@@ -201,7 +202,7 @@ class Harness:
             runs = RunStore(documents)
             try:
                 run: Run | None = await runs.get(run_id)
-            except Exception:
+            except NotFoundError:  # what we hope for
                 run = None
             artifacts = len(await runs.artifacts(run_id))
             prefix = f"{self.settings.minio.staging_prefix}{run_id}/"
