@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,11 +11,13 @@ from cdds_shared.errors import ConflictError, NotFoundError
 from cdds_shared.ports.documents import DocumentCollection, DocumentStore, IndexSpec
 from cdds_shared.runs.model import (
     ACTIVE,
+    FINISHED,
     Artifact,
     Plan,
     Progress,
     Run,
     RunStatus,
+    artifact_id,
     to_millis,
     utcnow,
 )
@@ -25,6 +28,9 @@ RUNS, PARTITIONS, CHECKPOINTS, ARTIFACTS = "runs", "run_partitions", "run_checkp
 ANNOUNCED: tuple[RunStatus, ...] = ("completed", "no_data", "failed")
 """End states announced by an event (``RunCompleted`` / ``RunFailed``); cancelling is the user's
 own act."""
+BY_ID_MAX = 32
+"""Documents a run's details may look up one by one (``files_of_run``) before one query is
+cheaper."""
 
 
 class Checkpoint(dict[str, Any]):
@@ -364,3 +370,34 @@ class RunStore:
             async for doc in self._partitions.find({"run_id": {"$in": list(found)}}):
                 found.setdefault(doc["run_id"], []).append(doc)
         return found
+
+    async def files_of_run(self, run: Run) -> tuple[list[Artifact], list[dict[str, Any]]]:
+        """One run's artifacts and partition documents. Those of a finished run whose
+        partitions all recorded their parts are read by their deterministic ``_id``s (a filter
+        of ``_id`` alone is the one FerretDB 1.24 answers from its primary key instead of
+        scanning the collection); otherwise, or past ``BY_ID_MAX`` documents, one query each."""
+        if run.plan is not None and run.status in FINISHED:
+            count = len(run.plan.partitions)
+            partitions = await self._by_id(
+                self._partitions, [_partition_id(run.id, i) for i in range(count)]
+            )
+            if partitions is not None and all(p is not None and p.get("done") for p in partitions):
+                done = [p for p in partitions if p is not None]
+                ids = [
+                    artifact_id(run.id, p["partition"], k) for p in done for k in range(p["parts"])
+                ]
+                found = await self._by_id(self._artifacts, ids)
+                if found is not None:
+                    return [Artifact.model_validate(d) for d in found if d is not None], done
+        artifacts = await self.artifacts_of_runs([run.id])
+        return artifacts[run.id], (await self.partitions_of_runs([run.id]))[run.id]
+
+    @staticmethod
+    async def _by_id(
+        collection: DocumentCollection, ids: Sequence[str]
+    ) -> list[dict[str, Any] | None] | None:
+        """The documents of ``ids`` (``None`` where missing), looked up together; ``None`` when
+        there are more than ``BY_ID_MAX`` (one scan is then cheaper than that many lookups)."""
+        if len(ids) > BY_ID_MAX:
+            return None
+        return list(await asyncio.gather(*(collection.find_one({"_id": i}) for i in ids)))

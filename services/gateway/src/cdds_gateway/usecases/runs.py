@@ -24,7 +24,7 @@ from cdds_shared.messaging.messages import RecordType
 from cdds_shared.ports.documents import DocumentCollection
 from cdds_shared.runs.lifecycle import remove_staging
 from cdds_shared.runs.manifest import build_manifest
-from cdds_shared.runs.model import ACTIVE, Run, RunStatus, utcnow
+from cdds_shared.runs.model import ACTIVE, Artifact, Run, RunStatus, utcnow
 from cdds_shared.runs.store import RUNS
 
 __all__ = [
@@ -63,29 +63,46 @@ async def run_views(
 
 
 async def _views(
-    deps: GatewayDeps, runs: Sequence[Run], titles: Mapping[str, str] | None = None
+    deps: GatewayDeps,
+    runs: Sequence[Run],
+    titles: Mapping[str, str] | None = None,
+    *,
+    one_by_id: bool = False,
 ) -> list[RunView]:
     """Views of ``runs`` in three queries whatever their number (issue #9): their artifacts in
-    one, their partitions in one, the job titles not given in one (none if all are given)."""
-    ids = [r.id for r in runs]
+    one, their partitions in one, the job titles not given in one (none if all are given).
+    ``one_by_id``: a single run's files looked up by ``_id`` (``RunStore.files_of_run``)."""
     known = dict(titles or {})
     missing = {r.job_id for r in runs if r.job_id} - known.keys()
     # Independent reads: asked for together, so a page costs the slowest of them, not the sum.
-    artifacts, partitions, looked_up = await asyncio.gather(
-        deps.runs.artifacts_of_runs(ids),
-        deps.runs.partitions_of_runs(ids),
-        deps.jobs.titles(missing),
+    files, looked_up = await asyncio.gather(
+        _files(deps, runs, one_by_id), deps.jobs.titles(missing)
     )
+    artifacts, partitions = files
     known |= looked_up
     positions = await queue_positions(deps, runs)
     now = utcnow()
     views = []
     for run in runs:
-        files = artifacts.get(run.id, [])
-        progress = deps.runs.progress_of(run, files, partitions.get(run.id, []), now)
+        found = artifacts.get(run.id, [])
+        progress = deps.runs.progress_of(run, found, partitions.get(run.id, []), now)
         title = known.get(run.job_id) if run.job_id else None
-        views.append(RunView.of(run, progress, files, title, positions.get(run.id)))
+        views.append(RunView.of(run, progress, found, title, positions.get(run.id)))
     return views
+
+
+async def _files(
+    deps: GatewayDeps, runs: Sequence[Run], one_by_id: bool
+) -> tuple[Mapping[str, list[Artifact]], Mapping[str, list[dict[str, Any]]]]:
+    """The runs' artifacts and partition documents, by run id."""
+    if one_by_id and len(runs) == 1:
+        artifacts, partitions = await deps.runs.files_of_run(runs[0])
+        return {runs[0].id: artifacts}, {runs[0].id: partitions}
+    ids = [r.id for r in runs]
+    artifacts, partitions = await asyncio.gather(
+        deps.runs.artifacts_of_runs(ids), deps.runs.partitions_of_runs(ids)
+    )
+    return artifacts, partitions
 
 
 async def load_run(deps: GatewayDeps, principal: Principal, run_id: str) -> Run:
@@ -130,7 +147,8 @@ async def list_runs(
 
 
 async def get_run(deps: GatewayDeps, principal: Principal, run_id: str) -> RunView:
-    return (await _views(deps, [await load_run(deps, principal, run_id)]))[0]
+    run = await load_run(deps, principal, run_id)
+    return (await _views(deps, [run], one_by_id=True))[0]
 
 
 async def run_manifest(deps: GatewayDeps, principal: Principal, run_id: str) -> dict[str, Any]:
