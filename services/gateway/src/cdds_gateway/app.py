@@ -24,7 +24,7 @@ from cdds_gateway.web import ROUTERS as WEB_ROUTERS
 from cdds_gateway.web import install as install_pages
 from cdds_gateway.web.render import STATIC
 from cdds_shared.logging import configure_logging, get_logger
-from cdds_shared.messaging import Topology, declare_topology, make_broker
+from cdds_shared.messaging import declare_topology, make_broker, topology_of
 from cdds_shared.runs.model import utcnow
 from cdds_shared.runtime import (
     dependency_checks,
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await deps.start()
         await broker.start()
-        await declare_topology(broker, Topology(delivery_limit=settings.rabbit.delivery_limit))
+        await declare_topology(broker, topology_of(settings))
         tasks = [asyncio.create_task(loop()) for loop in background]
         log.info("gateway started", url=settings.gateway.url)
         try:
