@@ -20,6 +20,8 @@ from cdds_shared.runs import Artifact
 from cdds_shared.settings import RabbitSettings
 from tests.infra import StackInfo
 from tests.infra.isolation import temporary_vhost
+from tests.queues import depth
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -102,5 +104,12 @@ async def test_a_full_hold_queue_refuses_the_timer(vhost_url: str) -> None:
     connection = await aio_pika.connect(vhost_url)
     async with connection:
         channel = await connection.channel()
-        queue = await channel.declare_queue(timer.queue.name, passive=True)
-        assert queue.declaration_result.message_count == accepted
+        # Every confirmed timer is counted, and nothing consumes the queue: the count only grows
+        # towards ``accepted`` (awaited, not read once right after the publishes).
+        ready = await eventually(
+            lambda: depth(channel, timer.queue.name),
+            lambda seen: seen[0] >= accepted,
+            timeout=15,
+            what=f"{timer.queue.name}: (ready, consumers)",
+        )
+        assert ready == (accepted, 0)

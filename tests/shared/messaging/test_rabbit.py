@@ -27,6 +27,7 @@ from cdds_shared.messaging import (
     publish,
 )
 from cdds_shared.settings import RabbitSettings
+from tests.queues import depth, settled_depth
 
 pytestmark = pytest.mark.integration
 
@@ -96,28 +97,36 @@ async def test_manual_ack_keeps_the_message_until_acked(
 ) -> None:
     spec = _spec(unique)
     topology = Topology(delivery_limit=2)
-    broker = _broker(vhost_url)
-    seen = asyncio.Event()
-    release = asyncio.Event()
+    deliveries: list[int] = []
 
-    @broker.subscriber(topology.queue(spec), EVENTS, ack_policy=AckPolicy.MANUAL)
-    async def handle(body: dict[str, Any], msg: RabbitMessage) -> None:
-        seen.set()
-        await release.wait()
-        await msg.ack()
+    async def consume_once(ack: bool) -> None:
+        """A consumer that takes the message and acks it or not, then goes away."""
+        broker = _broker(vhost_url)
+        handled = asyncio.Event()
 
-    async with broker:
-        await broker.start()
-        await declare_topology(broker, topology, specs=(spec,))
-        await broker.publish({"n": 1}, exchange=EVENTS, routing_key=spec.routing_key)
-        await asyncio.wait_for(seen.wait(), 10)
-        queue = await amqp.declare_queue(spec.name, passive=True)
-        assert queue.declaration_result.message_count == 0  # delivered, not yet acked
-        release.set()
-        await asyncio.sleep(0)
-    # After the broker closed: had the ack not reached RabbitMQ, the message would be back.
-    queue = await amqp.declare_queue(spec.name, passive=True)
-    assert queue.declaration_result.message_count == 0
+        @broker.subscriber(topology.queue(spec), EVENTS, ack_policy=AckPolicy.MANUAL)
+        async def handle(body: dict[str, Any], msg: RabbitMessage) -> None:
+            deliveries.append(body["n"])
+            if ack:
+                await msg.ack()
+            handled.set()
+
+        async with broker:
+            await broker.start()
+            await declare_topology(broker, topology, specs=(spec,))
+            if not deliveries:
+                await broker.publish({"n": 1}, exchange=EVENTS, routing_key=spec.routing_key)
+            await asyncio.wait_for(handled.wait(), 15)
+            # Delivered: no longer ready, held by the one consumer
+            assert await depth(amqp, spec.name) == (0, 1)
+
+    # A message not acked is back once its consumer is gone (the count is final only then)
+    await consume_once(ack=False)
+    assert await settled_depth(amqp, spec.name) == 1
+    # Acked, it is gone for good
+    await consume_once(ack=True)
+    assert await settled_depth(amqp, spec.name) == 0
+    assert deliveries == [1, 1]
 
 
 async def test_transient_failure_is_retried_then_succeeds(
