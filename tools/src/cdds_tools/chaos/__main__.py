@@ -30,6 +30,8 @@ from cdds_tools.devstack.config import find_root
 
 __all__ = ["main"]
 
+HARNESS_PID = "harness.pid"
+
 
 def _say(text: str) -> None:
     print(text, flush=True)
@@ -89,6 +91,27 @@ def _scan(config: StackConfig, canary: bytes) -> bool:
     return not found.found
 
 
+def _harness_pid(config: StackConfig) -> int | None:
+    """The pid of a chaos run in progress, if any."""
+    try:
+        pid = int((config.local / HARNESS_PID).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid if pid != os.getpid() else None
+
+
+def _down(config: StackConfig) -> int:
+    """``make down``: stop a chaos stack an interrupted run left behind — never the stack of a
+    run in progress (it stops its own, in the end)."""
+    running = _harness_pid(config)
+    if running is not None:
+        _say(f"chaos stack left running: a chaos run is in progress (pid {running})")
+        return 0
+    Stack(config).down(log=lambda _: None)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cdds_tools.chaos", description=__doc__)
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this scenario")
@@ -105,11 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     config = chaos_config(find_root(), args.base_port)
     if args.down:
-        Stack(config).down(log=lambda _: None)
-        return 0
+        return _down(config)
     scenarios = [by_name(n) for n in args.only] if args.only else list(SCENARIOS)
     began = time.monotonic()
+    if (running := _harness_pid(config)) is not None:
+        raise SystemExit(f"chaos: another chaos run is in progress (pid {running})")
     clean(config)
+    (config.local / HARNESS_PID).write_text(f"{os.getpid()}\n")
     # The harness and the private stack's services read the private stack's settings only.
     environment = {**kept_environment(), **config.env()}
     os.environ.clear()
