@@ -11,7 +11,9 @@ keeps to this common subset.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import re
 import shlex
@@ -21,6 +23,7 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
+from cdds_tools.devstack.rabbit_users import SERVICE_PERMISSIONS
 from tests.deploy.conftest import REPO_ROOT
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "compose-spec.json"
@@ -161,6 +164,28 @@ def test_named_volumes_are_declared(compose: dict[str, Any]) -> None:
             source = mount.split(":", 1)[0]
             assert not source.startswith((".", "/")), f"{name}: bind mount {source}, use a volume"
             assert source in declared, f"{name}: volume {source} not declared"
+
+
+def test_services_use_their_own_broker_user(compose: dict[str, Any]) -> None:
+    """Compose's RabbitMQ loads the CDDS users at boot (so it creates no guest), and the services
+    connect as ``cdds-services`` with the permissions ``make up`` grants (issue #9)."""
+    url = compose["x-cdds-environment"]["CDDS_RABBIT__URL"]
+    assert url.startswith("amqp://cdds-services:"), url
+    configs = {c["target"]: compose["configs"][c["source"]]["file"]
+               for c in compose["services"]["rabbitmq"]["configs"]}  # fmt: skip
+    assert configs["/etc/rabbitmq/definitions.json"] == "./deploy/compose/rabbitmq/definitions.json"
+    definitions_file = REPO_ROOT / "deploy/compose/rabbitmq/definitions.json"
+    assert "load_definitions = /etc/rabbitmq/definitions.json" in (
+        REPO_ROOT / "deploy/compose/rabbitmq/rabbitmq.conf"
+    ).read_text(encoding="utf-8")
+    definitions = json.loads(definitions_file.read_text(encoding="utf-8"))
+    assert {u["name"] for u in definitions["users"]} == {"cdds-ops", "cdds-services"}
+    (service,) = [p for p in definitions["permissions"] if p["user"] == "cdds-services"]
+    assert {k: service[k] for k in SERVICE_PERMISSIONS} == SERVICE_PERMISSIONS
+    password = url.split(":")[2].split("@")[0]
+    (user,) = [u for u in definitions["users"] if u["name"] == "cdds-services"]
+    raw = base64.b64decode(user["password_hash"])
+    assert hashlib.sha256(raw[:4] + password.encode()).digest() == raw[4:]
 
 
 def test_referenced_dockerfiles_exist(services: dict[str, dict[str, Any]]) -> None:
