@@ -150,10 +150,14 @@ async def expiry_audits(pipeline: Pipeline, artifacts: list[Artifact]) -> list[A
 
 
 async def assert_nothing_left(pipeline: Pipeline, run_id: str, artifacts: list[Artifact]) -> None:
-    """A scan of MinIO finds no object of the expired run; every artifact is marked deleted
-    (the mark follows the object's delete: awaited, bounded)."""
-    left = [o.key async for o in pipeline.objects.list("") if run_id in o.key]
-    assert left == []
+    """A scan of MinIO finds no object of the expired run (its staged parts are removed after
+    it completed, not before: awaited too); every artifact is marked deleted (the mark follows
+    the object's delete: awaited, bounded)."""
+
+    async def left() -> list[str]:
+        return [o.key async for o in pipeline.objects.list("") if run_id in o.key]
+
+    await eventually(left, lambda keys: keys == [], timeout=AFTER, what=f"objects of {run_id}")
     statuses = await eventually(
         lambda: pipeline.runs.artifacts(run_id),
         lambda found: all(a.status == "deleted" for a in found),
