@@ -15,6 +15,7 @@ from cdds_shared.errors import ConflictError, NotFoundError
 from cdds_shared.messaging.messages import Message, RunCompleted, RunFailed
 from cdds_shared.runs import Artifact, Run, RunStore, utcnow
 from cdds_shared.runs.lifecycle import complete_if_done, fail_run
+from cdds_shared.runs.model import artifact_id
 from tests.shared.runs.conftest import (
     artifact_of,
     new_run_id,
@@ -262,6 +263,25 @@ async def test_artifacts_come_in_partition_and_part_order(runs: RunStore) -> Non
         await runs.add_artifact(artifact_of(run, partition, part))
     order = [(a.partition, a.part) for a in await runs.artifacts(run.id)]
     assert order == [(0, 0), (0, 2), (0, 10), (1, 0), (2, 0)]
+
+
+async def test_artifacts_of_runs_within_a_tenant(runs: RunStore) -> None:
+    run, other = await running_run(runs), await running_run(runs)
+    await runs.add_artifact(artifact_of(run, 0, 0))
+    await runs.add_artifact(artifact_of(run, 1, 0))
+    # A file of the same run id under another tenant (forged or misfiled): never listed for it.
+    await runs.add_artifact(artifact_of(run.model_copy(update={"tenant": "other"}), 0, 1))
+    await runs.add_artifact(artifact_of(other, 0, 0))
+    ids = [run.id, other.id]
+    mine = await runs.artifacts_of_runs(ids, run.tenant)
+    assert [(a.partition, a.part) for a in mine[run.id]] == [(0, 0), (1, 0)]
+    assert [a.id for a in mine[other.id]] == [artifact_id(other.id, 0, 0)]
+    assert [(a.partition, a.part) for a in (await runs.artifacts_of_runs(ids))[run.id]] == [
+        (0, 0),
+        (0, 1),
+        (1, 0),
+    ]
+    assert (await runs.artifacts_of_runs(ids, "nobody")) == {run.id: [], other.id: []}
 
 
 # -- completion ----------------------------------------------------------------------------------

@@ -350,12 +350,19 @@ class RunStore:
             last_activity_at=last,
         )
 
-    async def artifacts_of_runs(self, run_ids: Sequence[str]) -> dict[str, list[Artifact]]:
+    async def artifacts_of_runs(
+        self, run_ids: Sequence[str], tenant: str | None = None
+    ) -> dict[str, list[Artifact]]:
         """The artifacts of each of ``run_ids`` (every run a key), in partition and part order,
-        in one query (FerretDB 1.24 scans the collection once per query whatever the filter)."""
+        in one query (FerretDB 1.24 scans the collection once per query whatever the filter).
+        ``tenant``, the runs' one tenant when known: FerretDB's PostgreSQL handler filters on an
+        equality in PostgreSQL (not ``$in``), so only that tenant's files are decoded."""
         found: dict[str, list[Artifact]] = {run_id: [] for run_id in run_ids}
         if found:
-            async for doc in self._artifacts.find({"run_id": {"$in": list(found)}}):
+            query: dict[str, Any] = {"run_id": {"$in": list(found)}}
+            if tenant is not None:
+                query["tenant"] = tenant
+            async for doc in self._artifacts.find(query):
                 artifact = Artifact.model_validate(doc)
                 found.setdefault(artifact.run_id, []).append(artifact)
         for artifacts in found.values():
@@ -389,7 +396,7 @@ class RunStore:
                 found = await self._by_id(self._artifacts, ids)
                 if found is not None:
                     return [Artifact.model_validate(d) for d in found if d is not None], done
-        artifacts = await self.artifacts_of_runs([run.id])
+        artifacts = await self.artifacts_of_runs([run.id], run.tenant)
         return artifacts[run.id], (await self.partitions_of_runs([run.id]))[run.id]
 
     @staticmethod

@@ -99,8 +99,10 @@ async def _files(
         artifacts, partitions = await deps.runs.files_of_run(runs[0])
         return {runs[0].id: artifacts}, {runs[0].id: partitions}
     ids = [r.id for r in runs]
+    tenants = {r.tenant for r in runs}  # a page is one tenant's: its files are filtered on it
+    tenant = tenants.pop() if len(tenants) == 1 else None
     artifacts, partitions = await asyncio.gather(
-        deps.runs.artifacts_of_runs(ids), deps.runs.partitions_of_runs(ids)
+        deps.runs.artifacts_of_runs(ids, tenant), deps.runs.partitions_of_runs(ids)
     )
     return artifacts, partitions
 
