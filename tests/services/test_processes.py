@@ -105,7 +105,14 @@ def test_service_is_ready_then_stops_on_sigterm(
         ("encryptor", {"CDDS_MONGO__URL": "mongodb://127.0.0.1:{dead_port}/"}, "CDDS_MONGO__URL"),
         ("janitor", {"CDDS_MINIO__SECRET_KEY": "not-the-secret"}, "CDDS_MINIO__SECRET_KEY"),
         ("gateway", {"CDDS_GATEWAY__PORT": "eighty"}, "CDDS_GATEWAY__PORT"),
-        ("exporter", {"CDDS_ENVIRONMENT": "production"}, "CDDS_RABBIT__URL"),
+        (
+            "exporter",
+            {
+                "CDDS_ENVIRONMENT": "production",
+                "CDDS_RABBIT__URL": "amqp://guest:guest@127.0.0.1:{rabbit_port}/",
+            },
+            "CDDS_RABBIT__URL",
+        ),
     ],
 )
 def test_bad_setting_gives_one_clear_line(
