@@ -59,7 +59,11 @@ async def test_interactions_with_attachments_export_exactly(
     assert run.plan is not None and len(run.plan.partitions) == 3  # 3000 records / 1100
     assert len(artifacts) > len(run.plan.partitions)  # partitions were cut into several parts
     assert all(a.size <= 256 * 1024 for a in artifacts)
-    progress = await pipeline.runs.progress(run)
+    # The exporter records a partition's count after publishing its last part, which can be
+    # sealed (and the run completed) first: the count is awaited, not read at completion.
+    progress = await pipeline.wait_until(
+        lambda: pipeline.runs.progress(run), lambda p: p.records_exported >= 3000
+    )
     assert progress.percent == 100.0 and progress.parts == len(artifacts)
     assert progress.records_sealed == 3000 and progress.records_exported == 3000
     await pipeline.staging_emptied()  # removed after the run completed: awaited
