@@ -90,7 +90,7 @@ class Harness:
             elif scenario.kind == "kill":
                 await asyncio.to_thread(kill, self.stack, scenario.target)
             else:
-                await self._publish(_request_of(await self._run_document(run_id)))
+                await self._publish((await self._run_document(run_id)).request())
             view, ended = await user.wait_run(run_id, SETTLE_SECONDS, poll=0.5)
             restarted = supervisor.restarts
         seconds = time.monotonic() - started
@@ -239,19 +239,3 @@ class Harness:
             return await RunStore(documents).get(run_id)
         finally:
             await documents.close()
-
-
-def _request_of(run: Run) -> RunRequested:
-    """The gateway's ``RunRequested`` for ``run`` again, as a redelivery would bring it."""
-    return RunRequested(
-        correlation_id=run.id,
-        occurred_at=run.requested_at,
-        run_id=run.id,
-        tenant=run.tenant,
-        ucs_tenant_id=run.ucs_tenant_id,
-        owner=run.owner,
-        record_type=run.record_type,
-        media_types=run.media_types,
-        timeframe=run.timeframe,
-        split_size_bytes=run.split_size_bytes,
-    )
