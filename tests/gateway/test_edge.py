@@ -202,8 +202,10 @@ async def test_a_300_mb_body_is_refused_unread(server: Server) -> None:
         pass  # the server closed while we were still sending
     answer = await read
     writer.close()
-    # Then it was refused 413 after at most a few chunks, and its memory did not grow
-    assert _status(answer) == 413, answer[:200]
+    # Then it was refused after at most a few chunks — 413, or only the close when the reset
+    # (our unread bytes in the server's buffer) overtook the answer, as under load — and its
+    # memory did not grow. A server that kept reading would fail on ``sent`` or the deadline.
+    assert answer == b"" or _status(answer) == 413, answer[:200]
     assert sent < 16 * 2**20, f"{sent} bytes sent before the refusal"
     assert server.rss_kib() - before < 20 * 1024
 
