@@ -1,5 +1,5 @@
 """The shape every FastStream worker shares: broker, topology, the fate of its messages, health
-endpoints, the pause while a dependency is down (DESIGN §3, §9; issue #9)."""
+endpoints, the pause while a dependency is down (docs/pipeline.md §11)."""
 
 from __future__ import annotations
 

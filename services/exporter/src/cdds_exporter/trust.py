@@ -1,4 +1,4 @@
-"""The exporter trusts only what it can check (issue #9; DESIGN §3 "Two buses, one broker").
+"""The exporter trusts only what it can check (docs/pipeline.md, planning: the trust check).
 
 Anyone who can publish on ``cdds.events`` can send a ``RunRequested``; what it names (tenant, UCS
 tenant, owner) decides whose contact history is read and who may download it. So a request starts

@@ -1,5 +1,5 @@
-"""Fails runs that stopped making progress (DESIGN §3: a run never hangs silently), and keeps the
-fair-share dispatch going when a wake-up was lost (``dispatch.py``).
+"""Fails runs that stopped making progress (a run never hangs silently: docs/pipeline.md §11),
+and keeps the fair-share dispatch going when a wake-up was lost (``dispatch.py``).
 
 Every exporter replica runs both loops; the conditional status change lets exactly one of them
 fail a given run and publish ``RunFailed``, and the per-tenant dispatch lock lets one dispatch a
