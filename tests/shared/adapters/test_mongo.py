@@ -39,6 +39,23 @@ async def test_insert_get_update_delete(mongo: MongoDocumentStore, unique: str) 
         await runs.get("run-1")
 
 
+async def test_writes_counts_each_write_and_no_read(mongo: MongoDocumentStore, unique: str) -> None:
+    runs = mongo.collection(f"runs_{unique}")
+    before = mongo.writes
+
+    await runs.insert({"_id": "r", "n": 0})
+    await runs.update({"_id": "r"}, {"n": 1})
+    await runs.find_one_and_update({"_id": "r"}, {"$inc": {"n": 1}})
+    assert mongo.writes == before + 3
+    await runs.find_one({"_id": "r"})
+    assert [d async for d in runs.find({})] and await runs.count({}) == 1
+    assert mongo.writes == before + 3  # reads do not count
+    with pytest.raises(ConflictError):
+        await runs.insert({"_id": "r"})
+    await runs.delete({"_id": "r"})
+    assert mongo.writes == before + 5  # a failed write counts too: it may have been applied
+
+
 async def test_insert_does_not_mutate_and_returns_generated_id(
     mongo: MongoDocumentStore, unique: str
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from faststream.rabbit import RabbitBroker
 
+from cdds_gateway.coalesce import Coalescer
 from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.audit import AuditLog
@@ -36,6 +37,7 @@ class GatewayDeps:
     audit: AuditLog
     objects: ObjectStore
     publish: Publish
+    reads: Coalescer
 
     @classmethod
     def build(cls, broker: RabbitBroker, settings: Settings) -> GatewayDeps:
@@ -50,6 +52,7 @@ class GatewayDeps:
             audit=AuditLog(documents),
             objects=MinioObjectStore(settings.minio),
             publish=partial(publish, broker),
+            reads=Coalescer(lambda: documents.writes),
         )
 
     async def start(self) -> None:

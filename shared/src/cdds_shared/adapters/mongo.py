@@ -99,7 +99,7 @@ class MongoCollection:
         return self._c.name
 
     async def insert(self, doc: Mapping[str, Any]) -> Any:
-        with self._errors(self.name):
+        with self._errors(self.name), self._store.writing():
             result = await self._c.insert_one(dict(doc))  # a copy: pymongo adds `_id` in place
         return result.inserted_id
 
@@ -136,7 +136,7 @@ class MongoCollection:
 
     async def update(self, filter: Filter, set: Mapping[str, Any]) -> int:
         """``$set`` on every match. Not atomic with ``find_one_and_update`` on FerretDB."""
-        with self._errors(self.name):
+        with self._errors(self.name), self._store.writing():
             result = await self._c.update_many(dict(filter), {"$set": dict(set)})
         return result.matched_count
 
@@ -150,7 +150,7 @@ class MongoCollection:
         sort: SortSpec | None = None,
     ) -> Document | None:
         order = list(sort) if sort else None
-        with self._errors(self.name):
+        with self._errors(self.name), self._store.writing():
             locks = await self._store.document_locks()
             if locks is None:
                 return await self._modify(dict(filter), update, upsert, return_after, order)
@@ -203,7 +203,7 @@ class MongoCollection:
         raise TransientError(f"{self.name}: the matching document kept changing")
 
     async def delete(self, filter: Filter) -> int:
-        with self._errors(self.name):
+        with self._errors(self.name), self._store.writing():
             result = await self._c.delete_many(dict(filter))
         return result.deleted_count
 
@@ -250,6 +250,7 @@ class MongoDocumentStore:
         self._locks: DocumentLocks | None = None
         self._errors = _ErrorMap(self._url)
         self._client: AsyncMongoClient[Document] | None = None
+        self._writes = 0
 
     async def connect(self) -> None:
         """Create the client (no network round trip: call ``ping`` to check the server)."""
@@ -304,6 +305,21 @@ class MongoDocumentStore:
             lease = self._lock_lease
             self._locks = DocumentLocks(db[LOCKS_COLLECTION], lease=lease, wait=2 * lease)
         return self._locks if self._lock_documents else None
+
+    @property
+    def writes(self) -> int:
+        """How many writes this process has finished (or given up on) through the store: a read
+        that starts after a write sees a higher count (``cdds_gateway.usecases.coalesce``)."""
+        return self._writes
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Count the write it wraps once it is over, whether it succeeded or not (a failed one
+        may still have been applied)."""
+        try:
+            yield
+        finally:
+            self._writes += 1
 
     def collection(self, name: str) -> MongoCollection:
         return MongoCollection(self._client_or_fail()[self._database][name], self)

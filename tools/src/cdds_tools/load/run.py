@@ -74,10 +74,7 @@ async def run(
             runs=options.runs,
             artifacts=options.artifacts,
         )
-    limits = httpx.Limits(
-        max_connections=options.clients, max_keepalive_connections=options.clients
-    )
-    async with httpx.AsyncClient(base_url=url, timeout=options.timeout, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=options.timeout) as client:
         signed = await client.post(
             "/api/v1/session",
             json={
@@ -90,20 +87,21 @@ async def run(
             refused = f"{signed.status_code} {signed.text}"
             out(f"load: sign-in as {account.user.username} refused: {refused}")
             return 2
-        client.cookies.clear()  # the bearer token only, as the CLI would
         out(
             f"load: {options.clients} clients for {options.seconds:g} s against {url} "
             f"(tenant {account.tenant.name}: {len(account.run_ids)} runs, "
             f"{options.artifacts} files each)"
         )
-        report = await drive(
-            client,
-            signed.json()["token"],
-            account.run_ids,
-            clients=options.clients,
-            seconds=options.seconds,
-            max_requests=options.max_requests,
-        )
+        token = signed.json()["token"]
+    report = await drive(
+        url,
+        token,
+        account.run_ids,
+        clients=options.clients,
+        seconds=options.seconds,
+        max_requests=options.max_requests,
+        timeout=options.timeout,
+    )
     out(report.render())
     if report.server_errors:
         out(f"load: FAILED: {report.server_errors} requests answered 5xx or not at all")

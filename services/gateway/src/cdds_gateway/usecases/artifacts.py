@@ -23,7 +23,7 @@ from cdds_gateway.usecases.ranges import (
     if_range_allows,
     parse_range,
 )
-from cdds_gateway.usecases.scope import matches, page_total, scope
+from cdds_gateway.usecases.scope import matches, page_total, read_key, scope
 from cdds_gateway.usecases.views import ArtifactView, Page, artifact_state
 from cdds_gateway.usecases.zipstream import ZipEntry, zip_stream
 from cdds_shared.errors import NotFoundError
@@ -125,6 +125,24 @@ async def list_artifacts(
     """The caller's files still available (an admin: the tenant's, or ``owner``'s)."""
     if sort not in ARTIFACT_SORTS:
         raise invalid(f"sort: one of {', '.join(ARTIFACT_SORTS)}")
+    key = read_key("artifacts", principal, owner, run_id, type, sort, order, limit, offset)
+    return await deps.reads(
+        key,
+        lambda: _list_artifacts(deps, principal, run_id, type, owner, sort, order, limit, offset),
+    )
+
+
+async def _list_artifacts(
+    deps: GatewayDeps,
+    principal: Principal,
+    run_id: str | None,
+    type: RecordType | None,
+    owner: str | None,
+    sort: str,
+    order: Order,
+    limit: int,
+    offset: int,
+) -> Page[ArtifactView]:
     now = utcnow()
     base = scope(principal, owner)
     where: dict[str, Any] = {**base, "status": "available", "expires_at": {"$gt": now}}

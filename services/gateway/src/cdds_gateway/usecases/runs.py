@@ -18,7 +18,7 @@ from cdds_gateway.usecases.artifacts import remove_artifact
 from cdds_gateway.usecases.audit import record
 from cdds_gateway.usecases.errors import invalid, not_finished, not_found
 from cdds_gateway.usecases.queue import queue_positions
-from cdds_gateway.usecases.scope import matches, page_total, scope
+from cdds_gateway.usecases.scope import matches, page_total, read_key, scope
 from cdds_gateway.usecases.views import Page, RunView
 from cdds_shared.messaging.messages import RecordType
 from cdds_shared.ports.documents import DocumentCollection
@@ -132,6 +132,29 @@ async def list_runs(
     """History: the caller's runs (an admin: the tenant's, or ``owner``'s), newest first."""
     if sort not in RUN_SORTS:
         raise invalid(f"sort: one of {', '.join(RUN_SORTS)}")
+    key = read_key(
+        "runs", principal, owner, tuple(status), type, job_id, sort, order, limit, offset
+    )
+    return await deps.reads(
+        key,
+        lambda: _list_runs(
+            deps, principal, status, type, job_id, owner, sort, order, limit, offset
+        ),
+    )
+
+
+async def _list_runs(
+    deps: GatewayDeps,
+    principal: Principal,
+    status: Sequence[RunStatus],
+    type: RecordType | None,
+    job_id: str | None,
+    owner: str | None,
+    sort: str,
+    order: Order,
+    limit: int,
+    offset: int,
+) -> Page[RunView]:
     where: dict[str, Any] = {**scope(principal, owner), **LIVE}
     if status:
         where["status"] = {"$in": list(status)}
@@ -149,6 +172,12 @@ async def list_runs(
 
 
 async def get_run(deps: GatewayDeps, principal: Principal, run_id: str) -> RunView:
+    return await deps.reads(
+        read_key("run", principal, None, run_id), lambda: _get_run(deps, principal, run_id)
+    )
+
+
+async def _get_run(deps: GatewayDeps, principal: Principal, run_id: str) -> RunView:
     run = await load_run(deps, principal, run_id)
     return (await _views(deps, [run], one_by_id=True))[0]
 

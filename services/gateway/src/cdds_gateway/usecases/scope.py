@@ -7,13 +7,13 @@ another tenant's documents; what is out of scope is reported as not found (404),
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from cdds_gateway.principal import Principal
 from cdds_shared.ports.documents import DocumentCollection
 
-__all__ = ["matches", "page_total", "scope"]
+__all__ = ["matches", "page_total", "read_key", "scope"]
 
 
 def scope(principal: Principal, owner: str | None = None) -> dict[str, Any]:
@@ -43,3 +43,12 @@ async def page_total(
     if 0 < found < limit or (found == 0 and offset == 0):
         return offset + found
     return await collection.count(where)
+
+
+def read_key(
+    read: str, principal: Principal, owner: str | None = None, *args: Hashable
+) -> Hashable:
+    """The key under which ``read`` is shared (``cdds_gateway.coalesce``): what ``principal``
+    may see (its scope, not who it is: two admins of a tenant share their listings) and the
+    read's own arguments."""
+    return (read, tuple(sorted(scope(principal, owner).items())), *args)
