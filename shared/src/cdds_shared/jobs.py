@@ -1,4 +1,4 @@
-"""Export jobs (MongoDB ``jobs``): what to export, when, and the schedule arithmetic (issue #4).
+"""Export jobs (MongoDB ``jobs``): what to export, when, and the schedule arithmetic.
 
 A job is a saved export request of one user: source, record type, media types, timeframe, file
 split size and a schedule (``now`` = on demand, ``once`` at a moment, or recurring: every N hours

@@ -1,4 +1,4 @@
-"""The AsyncAPI document of CDDS's messages, generated from the code (DESIGN §3).
+"""The AsyncAPI document of CDDS's messages, generated from the code (docs/pipeline.md §10).
 
 Every worker registers its real subscribers on one broker here, and the events services publish
 for others (progress, completion, failure) are declared as publishers, so the document shows the

@@ -1,4 +1,4 @@
-"""Export one partition of a run into staged parts (DESIGN §2, §5).
+"""Export one partition of a run into staged parts (docs/pipeline.md §2).
 
 Records stream from UCS in key order into a ZIP part until the next record (with room reserved for
 its attachments) would make the sealed file exceed the split size; the part's attachments follow

@@ -229,7 +229,7 @@ class RunStore:
         found = self._artifacts.find({"run_id": run_id}, sort=[("partition", 1), ("part", 1)])
         return [Artifact.model_validate(d) async for d in found]
 
-    # -- retention (issue #5, DESIGN §6; used by the janitor) ---------------------------------
+    # -- retention (docs/retention.md; used by the janitor) ------------------------------------
 
     async def due_artifacts(self, now: datetime, limit: int) -> list[Artifact]:
         """Available artifacts whose ``expires_at`` is at or before ``now``, soonest first."""
@@ -313,7 +313,7 @@ class RunStore:
         artifacts = await self.artifacts(run.id)
         return self.progress_of(run, artifacts, await self.partitions(run.id), now)
 
-    # -- pages of runs (issue #9): a constant number of queries whatever the page size ----------
+    # -- pages of runs: a constant number of queries whatever the page size ----------------------
 
     @staticmethod
     def progress_of(

@@ -1,6 +1,6 @@
 """``make bench``: a full export through the real services, and the baseline shell pipeline
 ``psql COPY | gzip -6 | openssl cms -encrypt -aes-256-gcm`` on the same rows, side by side in one
-run (DESIGN §10). Prints wall time, records/s, MB/s of JSON, bytes out, peak RSS of exporter and
+run. Prints wall time, records/s, MB/s of JSON, bytes out, peak RSS of exporter and
 encryptor, and ``ratio ours/baseline``."""
 
 from __future__ import annotations

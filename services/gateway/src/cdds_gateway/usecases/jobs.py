@@ -1,4 +1,4 @@
-"""Jobs: add, list, edit, clone, delete, enable — and start a run of one (DESIGN §1.3).
+"""Jobs: add, list, edit, clone, delete, enable — and start a run of one (docs/web.md § Jobs).
 
 A job belongs to the user who created it (a clone to whoever cloned it); its runs are sealed
 for the owner's certificate, whoever starts them (the owner, a tenant admin, the scheduler).
