@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from faststream.rabbit import RabbitBroker
 
+from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
+from cdds_shared.ports.ucs import UcsSource
 from cdds_shared.runs.deps import RunDeps
 from cdds_shared.runs.dispatch_store import DispatchStore
 from cdds_shared.settings import ExportSettings, Settings
-from cdds_shared.ucs.source import PostgresUcsSource, UcsSource
 
 __all__ = ["ExporterDeps"]
 

@@ -25,6 +25,7 @@ from cryptography import x509
 
 from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.adapters.mongo import MongoDocumentStore
+from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
 from cdds_shared.certificates import CertificateRecord, CertificateStore
 from cdds_shared.messaging import make_broker, publish
 from cdds_shared.runs import FINISHED, RunStore
@@ -32,7 +33,6 @@ from cdds_shared.settings import Settings, load_settings
 from cdds_shared.ucs import statements
 from cdds_shared.ucs.query import UcsQuery
 from cdds_shared.ucs.seed import seed
-from cdds_shared.ucs.source import PostgresUcsSource
 from cdds_tools.bench.sandbox import Sandbox, cpu_seconds, peak_rss_bytes
 from cdds_tools.devstack import StackConfig
 from cdds_tools.devstack.config import find_root
