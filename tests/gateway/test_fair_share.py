@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from cdds_gateway.errors import ApiError
+from cdds_gateway.errors import status_of
 from cdds_gateway.usecases.audit import SCHEDULER
 from cdds_gateway.usecases.backlog import check_backlog
+from cdds_shared.errors import TooManyRuns
 from cdds_shared.runs import utcnow
 from tests.gateway.jobs_fixtures import (
     World,
@@ -92,7 +93,7 @@ async def test_the_scheduler_is_never_refused(world: World) -> None:
     one_more = runs[0].model_copy(update={"id": "x" * 24})
 
     # Then: a start by her is refused, a scheduled occurrence is not (it would be lost).
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(TooManyRuns) as refused:
         await check_backlog(world.deps, one_more, actor=None)
-    assert refused.value.status == 429
+    assert status_of(refused.value) == 429 and refused.value.retry_at is not None
     await check_backlog(world.deps, one_more, actor=SCHEDULER)

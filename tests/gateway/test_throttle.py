@@ -139,7 +139,7 @@ async def test_the_sign_in_page_shows_the_lock_with_retry_after(gateway: Gateway
     async with _client(gateway) as client:
         answers = [await client.post("/login", data=form) for _ in range(MAX_FAILURES)]
     assert [a.status_code for a in answers] == [401] * (MAX_FAILURES - 1) + [429]
-    assert "too many failed sign-ins" in answers[-1].text
+    assert "Too many failed sign-ins" in answers[-1].text
     assert int(answers[-1].headers["retry-after"]) > 0
 
 

@@ -1,28 +1,46 @@
 """The error taxonomy: one place that decides what happens to a failed message or request.
 
-``TransientError`` → retry (bounded by the queue's delivery limit), ``PermanentError`` → dead
-letter, logged as a warning with the reason. HTTP errors are mapped at the edge from ``code``.
+``TransientError`` → retried within the retry budget (``messaging/fate.py``), ``PermanentError``
+→ dead letter, logged as a warning with the reason. Use cases raise these, never an HTTP status:
+the gateway maps each ``code`` to its status in one table (``cdds_gateway/errors.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 __all__ = [
     "CddsError",
+    "CertificateRequired",
     "ConfigError",
     "ConflictError",
     "DependencyUnavailable",
     "ForgedMessage",
+    "Gone",
+    "InvalidCertificate",
+    "NoCertificate",
+    "NotFinished",
     "NotFoundError",
     "PermanentError",
+    "ServiceUnavailable",
+    "TooLarge",
+    "TooManyRuns",
     "TransientError",
     "ValidationFailed",
 ]
 
 
 class CddsError(Exception):
-    """Base of every error CDDS raises on purpose. ``code`` is stable; ``str()`` is for humans."""
+    """Base of every error CDDS raises on purpose. ``code`` is stable; ``str()`` is for humans.
+
+    ``link``: where the caller can fix it (a page of the web UI); ``retry_at``: when trying again
+    can succeed (the gateway answers ``Retry-After``).
+    """
 
     code = "cdds_error"
+    link: str | None = None
+    retry_at: datetime | None = None
 
 
 class TransientError(CddsError):
@@ -56,16 +74,85 @@ class PermanentError(CddsError):
     fails_run = True
 
 
+class ServiceUnavailable(TransientError):
+    """A request could not be carried out now because a service CDDS depends on did not answer
+    (e.g. RabbitMQ did not confirm a run's request); nothing was started."""
+
+    code = "service_unavailable"
+
+
 class ValidationFailed(PermanentError):
+    """Bad input. ``locations``: where each problem is (``("schedule", "time")``), one per
+    problem, in the order of the message's parts."""
+
     code = "invalid"
+
+    def __init__(self, detail: str, *, locations: Sequence[tuple[str | int, ...]] = ()) -> None:
+        super().__init__(detail)
+        self.locations = tuple(locations)
+
+
+class TooLarge(ValidationFailed):
+    """More bytes than the limit (an uploaded file); the message says the limit."""
+
+    code = "too_large"
+
+
+class InvalidCertificate(ValidationFailed):
+    """An uploaded certificate refused; the message says precisely why."""
+
+    code = "invalid_certificate"
 
 
 class NotFoundError(PermanentError):
+    """Unknown, or out of the caller's scope: the two look the same to the caller."""
+
     code = "not_found"
+
+
+class NoCertificate(NotFoundError):
+    """The user has no certificate on file."""
+
+    code = "no_certificate"
+
+
+class Gone(PermanentError):
+    """It existed and was deleted (a file past its retention, or deleted by its owner)."""
+
+    code = "gone"
 
 
 class ConflictError(PermanentError):
     code = "conflict"
+
+
+class NotFinished(PermanentError):
+    """It exists but is not done yet (a run's manifest before the run completed). Not a
+    ``ConflictError``: callers catch that one for "it already exists"."""
+
+    code = "not_finished"
+
+
+class CertificateRequired(PermanentError):
+    """The owner has no certificate that can seal now; ``link`` is where to upload one. Not a
+    ``ConflictError``: callers catch that one for "it already exists"."""
+
+    code = "certificate_required"
+
+    def __init__(self, detail: str, *, link: str | None = None) -> None:
+        super().__init__(detail)
+        self.link = link
+
+
+class TooManyRuns(PermanentError):
+    """A new run refused: its owner already has the most runs waiting to start; ``retry_at``
+    says when trying again makes sense."""
+
+    code = "too_many_runs"
+
+    def __init__(self, detail: str, *, retry_at: datetime) -> None:
+        super().__init__(detail)
+        self.retry_at = retry_at
 
 
 class ForgedMessage(PermanentError):

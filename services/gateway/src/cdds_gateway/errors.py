@@ -1,27 +1,65 @@
 """HTTP errors at the edge: a stable error code and a clear message, ``{"error", "detail"}``.
 
-Domain errors (``cdds_shared.errors``) are mapped here once, not per route (docs/api.md § Errors).
+The use cases raise the domain errors of ``cdds_shared.errors`` (and the sign-in's, in
+``cdds_shared.identity.errors``); ``STATUS`` below is the one table that gives each error
+``code`` its HTTP status, for the REST API and the web pages alike. ``ApiError`` is for what only
+the edge knows (not signed in, CSRF, another origin).
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cdds_shared.errors import (
-    ConflictError,
-    DependencyUnavailable,
-    NotFoundError,
-    ValidationFailed,
-)
+from cdds_shared.errors import CddsError, DependencyUnavailable, PermanentError, TransientError
+from cdds_shared.runs.model import utcnow
 
-__all__ = ["ApiError", "install_error_handlers"]
+__all__ = [
+    "STATUS",
+    "ApiError",
+    "ErrorBody",
+    "error_headers",
+    "install_error_handlers",
+    "public_detail",
+    "responses",
+    "status_of",
+]
+
+STATUS: dict[str, int] = {
+    # requests
+    "invalid": 422,
+    "invalid_certificate": 422,
+    "too_large": 413,
+    "not_found": 404,
+    "no_certificate": 404,
+    "gone": 410,
+    "conflict": 409,
+    "not_finished": 409,
+    "certificate_required": 409,
+    "too_many_runs": 429,
+    "service_unavailable": 503,
+    "dependency_unavailable": 503,
+    # sign-in (cdds_shared.identity.errors)
+    "invalid_credentials": 401,
+    "tenant_required": 409,
+    "access_denied": 403,
+    "locked": 429,
+    "throttled": 429,
+}
+"""Every domain error code the gateway answers, and its status. A code not listed: 503 for a
+``TransientError``, 400 for another ``PermanentError``, 500 otherwise."""
+
+UNAVAILABLE = "a service CDDS depends on is unavailable; try again"
 
 
 class ApiError(Exception):
-    """An HTTP error with a stable code, e.g. ``ApiError(403, "access_denied", "…")``."""
+    """An error only the HTTP edge knows, e.g. ``ApiError(401, "unauthenticated", "…")``."""
 
     def __init__(
         self,
@@ -34,7 +72,56 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(detail or code)
         self.status, self.code, self.detail, self.extra = status, code, detail, extra
-        self.headers = headers  # e.g. Retry-After of a 429
+        self.headers = headers
+
+
+def status_of(exc: CddsError) -> int:
+    if exc.code in STATUS:
+        return STATUS[exc.code]
+    if isinstance(exc, TransientError):
+        return 503
+    return 400 if isinstance(exc, PermanentError) else 500
+
+
+def public_detail(exc: CddsError) -> str:
+    """What the caller is told: the error's message, except for a dependency down (its message
+    names settings and servers: for the logs, not for the caller)."""
+    return UNAVAILABLE if isinstance(exc, DependencyUnavailable) else str(exc)
+
+
+def error_headers(exc: CddsError) -> dict[str, str] | None:
+    """``Retry-After`` (whole seconds, at least 1) when the error says when to try again."""
+    if exc.retry_at is None:
+        return None
+    return {"Retry-After": str(max(1, math.ceil((exc.retry_at - utcnow()).total_seconds())))}
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a stable code and a message for people."""
+
+    error: str = Field(description="stable code: not_found, invalid, certificate_required, …")
+    detail: str = Field(description="what happened, for people")
+    link: str | None = Field(None, description="where to fix it (certificate_required)")
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of the error statuses a route may answer."""
+    return {status: {"model": ErrorBody, "description": _MEANING[status]} for status in statuses}
+
+
+_MEANING = {
+    400: "bad request",
+    401: "not signed in",
+    403: "no CDDS access (exporter role), or CSRF token missing",
+    404: "unknown, or not the caller's",
+    409: "conflict (see error: certificate_required, not_finished)",
+    410: "the file expired or was deleted",
+    413: "larger than the limit (error: too_large)",
+    416: "the range starts beyond the end of the file",
+    422: "invalid request",
+    429: "too many runs of the owner already wait to start (see Retry-After)",
+    503: "RabbitMQ or another dependency is unavailable; nothing was started",
+}
 
 
 def _body(code: str, detail: str, **extra: object) -> dict[str, object]:
@@ -48,17 +135,14 @@ def install_error_handlers(app: FastAPI) -> None:
             _body(exc.code, exc.detail, **exc.extra), status_code=exc.status, headers=exc.headers
         )
 
-    @app.exception_handler(NotFoundError)
-    async def not_found(request: Request, exc: NotFoundError) -> JSONResponse:
-        return JSONResponse(_body("not_found", str(exc)), status_code=404)
-
-    @app.exception_handler(ValidationFailed)
-    async def invalid(request: Request, exc: ValidationFailed) -> JSONResponse:
-        return JSONResponse(_body("invalid", str(exc)), status_code=422)
-
-    @app.exception_handler(ConflictError)
-    async def conflict(request: Request, exc: ConflictError) -> JSONResponse:
-        return JSONResponse(_body("conflict", str(exc)), status_code=409)
+    @app.exception_handler(CddsError)
+    async def domain_error(request: Request, exc: CddsError) -> JSONResponse:
+        extra = {"link": exc.link} if exc.link else {}
+        return JSONResponse(
+            _body(exc.code, public_detail(exc), **extra),
+            status_code=status_of(exc),
+            headers=error_headers(exc),
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -75,10 +159,3 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(first.get("msg", "invalid request"))
         detail = f"{where}: {message}" if where else message
         return JSONResponse(_body("invalid", detail, errors=len(exc.errors())), status_code=422)
-
-    @app.exception_handler(DependencyUnavailable)
-    async def unavailable(request: Request, exc: DependencyUnavailable) -> JSONResponse:
-        return JSONResponse(
-            _body("service_unavailable", "a service CDDS depends on is unavailable; try again"),
-            status_code=503,
-        )

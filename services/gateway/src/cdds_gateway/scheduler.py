@@ -21,12 +21,11 @@ from datetime import datetime, timedelta
 from fastapi import FastAPI
 
 from cdds_gateway.deps import GatewayDeps
-from cdds_gateway.errors import ApiError
 from cdds_gateway.jobs_store import Job, next_run_at
 from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.audit import SCHEDULER, record
 from cdds_gateway.usecases.jobs import start_run
-from cdds_shared.errors import ConflictError, NotFoundError
+from cdds_shared.errors import ConflictError, NotFoundError, PermanentError, TransientError
 from cdds_shared.logging import get_logger
 from cdds_shared.runs.model import utcnow
 
@@ -62,7 +61,8 @@ async def _owner(deps: GatewayDeps, job: Job) -> Principal:
 
 async def _start(deps: GatewayDeps, job: Job, token: str, now: datetime) -> str | None:
     """Start the claimed job's occurrence; the run id, or ``None`` if it did not start.
-    Raises ``ApiError`` 503 when RabbitMQ is unavailable (the claim is then released as is)."""
+    Raises ``TransientError`` when RabbitMQ or another dependency is unavailable (the claim is
+    then released as is); a ``PermanentError`` (no usable certificate, …) skips the occurrence."""
     assert job.next_run_at is not None
     due = job.next_run_at
     following = next_run_at(job.schedule, now)
@@ -73,11 +73,11 @@ async def _start(deps: GatewayDeps, job: Job, token: str, now: datetime) -> str 
         log.info("occurrence already started", job_id=job.id, due=due.isoformat())
         await deps.jobs.release(job, token, next_run_at=following)
         return None
-    except (_Skip, ApiError) as exc:
-        if isinstance(exc, ApiError) and exc.status >= 500:
-            await deps.jobs.release(job, token)
-            raise
-        reason = exc.detail if isinstance(exc, ApiError) else str(exc)
+    except TransientError:
+        await deps.jobs.release(job, token)
+        raise
+    except (_Skip, PermanentError) as exc:
+        reason = str(exc)
         log.warning("scheduled run skipped", job_id=job.id, due=due.isoformat(), reason=reason)
         if isinstance(exc, _Skip):  # start_run audits its own refusals
             principal = Principal(job.owner, job.owner_name, job.tenant, 0, ())
@@ -108,8 +108,8 @@ async def run_due_jobs(deps: GatewayDeps, now: datetime | None = None) -> list[s
             break
         try:
             run_id = await _start(deps, job, token, now)
-        except ApiError as exc:
-            log.warning("scheduler pass stopped", reason=exc.detail)
+        except TransientError as exc:
+            log.warning("scheduler pass stopped", reason=str(exc))
             break
         if run_id is not None:
             started.append(run_id)

@@ -33,6 +33,7 @@ from cdds_gateway.deps import get_deps
 from cdds_gateway.errors import ApiError
 from cdds_gateway.principal import Principal
 from cdds_shared.identity import IdentityPolicy, SignedIn
+from cdds_shared.identity.errors import ACCESS_DENIED
 from cdds_shared.runs.model import utcnow
 from cdds_shared.settings import Settings
 
@@ -64,7 +65,6 @@ SESSION_COOKIE = "cdds_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-ACCESS_DENIED = "ask your administrator for CDDS access"
 
 
 def login_policy(settings: Settings) -> IdentityPolicy:

@@ -9,6 +9,10 @@ from cdds_shared.errors import PermanentError
 from cdds_shared.identity.model import User
 
 __all__ = [
+    "ACCESS_DENIED",
+    "SIGN_IN_REFUSALS",
+    "TENANT_REQUIRED",
+    "WRONG_CREDENTIALS",
     "AccessDenied",
     "AccountLocked",
     "ClientThrottled",
@@ -18,6 +22,10 @@ __all__ = [
 ]
 
 FailureReason = Literal["unknown_user", "wrong_password", "disabled"]
+WRONG_CREDENTIALS = "wrong username, tenant or password"
+TENANT_REQUIRED = "this username exists in several tenants: enter your tenant"
+ACCESS_DENIED = "ask your administrator for CDDS access"
+"""What a signed-in user without the ``exporter`` role is told, by the sign-in and every route."""
 
 
 class InvalidCredentials(PermanentError):
@@ -26,7 +34,7 @@ class InvalidCredentials(PermanentError):
     code = "invalid_credentials"
 
     def __init__(self, reason: FailureReason, user: User | None = None) -> None:
-        super().__init__("wrong username, tenant or password")
+        super().__init__(WRONG_CREDENTIALS)
         self.reason = reason
         self.user = user
 
@@ -37,7 +45,7 @@ class TenantRequired(PermanentError):
     code = "tenant_required"
 
     def __init__(self) -> None:
-        super().__init__("this username exists in several tenants: enter your tenant")
+        super().__init__(TENANT_REQUIRED)
 
 
 class AccountLocked(PermanentError):
@@ -52,17 +60,18 @@ class AccountLocked(PermanentError):
     def __init__(self, user: User | None, until: datetime, *, just_locked: bool = False) -> None:
         super().__init__(f"too many failed sign-ins: try again after {until:%H:%M} UTC")
         self.user = user
-        self.until = until
+        self.until = self.retry_at = until
         self.just_locked = just_locked
 
 
 class AccessDenied(PermanentError):
-    """The credentials are right but the user lacks the CDDS (``exporter``) role."""
+    """The credentials are right but the user lacks the CDDS (``exporter``) role. The same
+    message answers every route such a user calls (``ACCESS_DENIED``)."""
 
     code = "access_denied"
 
     def __init__(self, user: User) -> None:
-        super().__init__("you do not have access to CDDS: ask your administrator for CDDS access")
+        super().__init__(ACCESS_DENIED)
         self.user = user
 
 
@@ -75,4 +84,15 @@ class ClientThrottled(PermanentError):
         super().__init__(
             f"too many failed sign-ins from your address: try again after {until:%H:%M} UTC"
         )
-        self.until = until
+        self.until = self.retry_at = until
+
+
+SIGN_IN_REFUSALS = (
+    InvalidCredentials,
+    TenantRequired,
+    AccessDenied,
+    AccountLocked,
+    ClientThrottled,
+)
+"""Every way a sign-in is refused; the gateway's table (``cdds_gateway/errors.py``) gives each
+its status, for the REST API and the sign-in page alike."""

@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from cdds_gateway.deps import Deps
+from cdds_gateway.errors import responses
 from cdds_gateway.security import ExporterPrincipal, client_address
 from cdds_gateway.usecases import artifacts
 from cdds_gateway.usecases.artifacts import MAX_ZIP_FILES, Download
-from cdds_gateway.usecases.errors import MAX_OFFSET, responses
+from cdds_gateway.usecases.errors import MAX_OFFSET
 from cdds_gateway.usecases.views import ArtifactView, Page
 from cdds_shared.messaging.messages import RecordType
 

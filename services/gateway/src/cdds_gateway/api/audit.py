@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from cdds_gateway.deps import Deps
+from cdds_gateway.errors import responses
 from cdds_gateway.security import AdminPrincipal
 from cdds_gateway.usecases.audit import query_audit
-from cdds_gateway.usecases.errors import MAX_OFFSET, responses
+from cdds_gateway.usecases.errors import MAX_OFFSET
 from cdds_gateway.usecases.views import AuditView
 
 __all__ = ["router"]

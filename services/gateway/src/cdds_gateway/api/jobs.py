@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from cdds_gateway.deps import Deps
+from cdds_gateway.errors import responses
 from cdds_gateway.security import ExporterPrincipal, client_address
 from cdds_gateway.usecases import jobs, runs
-from cdds_gateway.usecases.errors import MAX_OFFSET, responses
+from cdds_gateway.usecases.errors import MAX_OFFSET
 from cdds_gateway.usecases.jobs import JobCreate, JobPatch
 from cdds_gateway.usecases.views import JobView, Page, RunView
 

@@ -7,10 +7,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from cdds_gateway.deps import Deps
+from cdds_gateway.errors import responses
 from cdds_gateway.security import ExporterPrincipal, client_address
 from cdds_gateway.usecases import clones, runs
 from cdds_gateway.usecases.clones import RunClone
-from cdds_gateway.usecases.errors import MAX_OFFSET, responses
+from cdds_gateway.usecases.errors import MAX_OFFSET
 from cdds_gateway.usecases.views import CloneResult, Page, RunView
 from cdds_shared.messaging.messages import RecordType
 from cdds_shared.runs.model import RunStatus

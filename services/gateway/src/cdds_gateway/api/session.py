@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from cdds_gateway.deps import Deps
+from cdds_gateway.errors import error_headers, public_detail, status_of
 from cdds_gateway.security import (
-    ACCESS_DENIED,
     SESSION_COOKIE,
     CurrentPrincipal,
     check_same_origin,
@@ -26,27 +26,20 @@ from cdds_gateway.security import (
     client_address,
     login_policy,
     presented_token,
-    retry_after,
     set_session_cookie,
 )
+from cdds_shared.errors import CddsError
 from cdds_shared.identity import (
-    AccessDenied,
-    AccountLocked,
-    ClientThrottled,
-    InvalidCredentials,
     Role,
     SignInAttempt,
-    TenantRequired,
     sign_in,
     sign_out,
 )
+from cdds_shared.identity.errors import SIGN_IN_REFUSALS, TENANT_REQUIRED, WRONG_CREDENTIALS
 
 __all__ = ["Lookup", "LookupResult", "SignIn", "SignedInResult", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["session"])
-
-WRONG_CREDENTIALS = "wrong username, tenant or password"
-TENANT_REQUIRED = "this username exists in several tenants: enter your tenant"
 
 
 class SignIn(BaseModel):
@@ -107,16 +100,8 @@ async def create_session(body: SignIn, request: Request, deps: Deps) -> JSONResp
     policy = login_policy(deps.settings)
     try:
         token, signed = await sign_in(deps.identity, deps.audit, attempt, policy=policy)
-    except InvalidCredentials:
-        return _refuse(request, deps, 401, "invalid_credentials", WRONG_CREDENTIALS)
-    except TenantRequired:
-        return _refuse(request, deps, 409, "tenant_required", TENANT_REQUIRED)
-    except AccessDenied:
-        return _refuse(request, deps, 403, "access_denied", ACCESS_DENIED)
-    except AccountLocked as exc:
-        return _refuse(request, deps, 429, "locked", str(exc), retry_after(exc.until))
-    except ClientThrottled as exc:
-        return _refuse(request, deps, 429, "throttled", str(exc), retry_after(exc.until))
+    except SIGN_IN_REFUSALS as exc:
+        return _refuse(request, deps, exc)
     result = SignedInResult(
         user=signed.user.username,
         user_id=signed.user.id,
@@ -135,15 +120,14 @@ async def create_session(body: SignIn, request: Request, deps: Deps) -> JSONResp
     return response
 
 
-def _refuse(
-    request: Request,
-    deps: Deps,
-    status: int,
-    code: str,
-    detail: str,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    response = JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+def _refuse(request: Request, deps: Deps, exc: CddsError) -> JSONResponse:
+    """The refusal as the edge's table says (``cdds_gateway/errors.py``), the cookie of the
+    session the attempt ended cleared."""
+    response = JSONResponse(
+        {"error": exc.code, "detail": public_detail(exc)},
+        status_code=status_of(exc),
+        headers=error_headers(exc),
+    )
     if request.cookies.get(SESSION_COOKIE):  # its session was ended by the attempt
         clear_session_cookie(response, request, deps.settings)
     return response

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from cdds_gateway.api.me import MULTIPART_OVERHEAD
 from cdds_gateway.edge.bodies import BodyLimits, BodyRule
 from cdds_gateway.edge.headers import SecurityHeaders
+from cdds_gateway.uploads import MULTIPART_OVERHEAD
 from cdds_gateway.usecases.artifacts import MAX_ZIP_FILES
 from cdds_shared.settings import Settings
 

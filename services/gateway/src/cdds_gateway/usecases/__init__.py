@@ -1,6 +1,8 @@
 """The gateway's use cases: plain async functions taking ``GatewayDeps`` and the caller
-(``Principal``), called by the REST routes and the web pages alike. They raise ``ApiError`` with
-a stable code (404 for whatever is unknown *or* out of the caller's scope, see ``scope``)."""
+(``Principal``), called by the REST routes and the web pages alike. They know nothing of HTTP:
+they raise the domain errors of ``cdds_shared.errors`` (``NotFoundError`` for whatever is unknown
+*or* out of the caller's scope, see ``scope``), which the edge maps to statuses
+(``cdds_gateway/errors.py``)."""
 
 from cdds_gateway.usecases.artifacts import (
     Download,

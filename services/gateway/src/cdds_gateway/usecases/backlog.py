@@ -9,10 +9,12 @@ job and occurrence, and an occurrence refused would be lost.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from cdds_gateway.deps import GatewayDeps
-from cdds_gateway.errors import ApiError
 from cdds_gateway.usecases.audit import SCHEDULER
-from cdds_shared.runs.model import Run
+from cdds_shared.errors import TooManyRuns
+from cdds_shared.runs.model import Run, utcnow
 from cdds_shared.runs.store import RUNS
 
 __all__ = ["RETRY_AFTER_SECONDS", "check_backlog", "too_many_runs"]
@@ -21,17 +23,15 @@ RETRY_AFTER_SECONDS = 60
 """A guess, not a promise: about the time a queued run waits for a slot to free."""
 
 
-def too_many_runs(queued: int) -> ApiError:
-    return ApiError(
-        429,
-        "too_many_runs",
+def too_many_runs(queued: int) -> TooManyRuns:
+    return TooManyRuns(
         f"{queued} of your runs are already waiting to start; try again once some have run",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        retry_at=utcnow() + timedelta(seconds=RETRY_AFTER_SECONDS),
     )
 
 
 async def check_backlog(deps: GatewayDeps, run: Run, actor: str | None) -> None:
-    """429 ``too_many_runs`` when the run's owner already has the maximum of queued runs."""
+    """``TooManyRuns`` (429) when the run's owner already has the maximum of queued runs."""
     if actor == SCHEDULER:
         return
     cap = deps.settings.export.max_queued_runs_per_user

@@ -9,13 +9,13 @@ import uuid
 from datetime import datetime
 
 from cdds_gateway.deps import GatewayDeps
-from cdds_gateway.errors import ApiError
 from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.audit import record
 from cdds_gateway.usecases.backlog import check_backlog
 from cdds_gateway.usecases.errors import certificate_required, service_unavailable
 from cdds_shared.audit import Outcome
 from cdds_shared.certificates import CertificateUnusable, usable_certificate
+from cdds_shared.errors import CertificateRequired, TooManyRuns
 from cdds_shared.logging import get_logger
 from cdds_shared.runs.model import Run
 from cdds_shared.runs.requesting import PUBLISH_TIMEOUT, RequestNotConfirmed, request_run
@@ -68,8 +68,8 @@ async def launch(
     try:
         await check_certificate(deps, run.owner, owner_name)
         await check_backlog(deps, run, actor)  # 429 beyond the user's queued-run cap
-    except ApiError as exc:
-        await audit("failure", reason=exc.detail)
+    except (CertificateRequired, TooManyRuns) as exc:
+        await audit("failure", reason=str(exc))
         raise
     try:
         run = await request_run(deps.runs, deps.publish, run, timeout=PUBLISH_TIMEOUT)

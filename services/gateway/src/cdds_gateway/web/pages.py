@@ -11,14 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response, StreamingResponse
 
-from cdds_gateway.api.me import (
-    certificate_details,
-    read_upload,
-    store_certificate,
-    store_seal_mode,
-)
 from cdds_gateway.deps import Deps
-from cdds_gateway.errors import ApiError
+from cdds_gateway.errors import ApiError, error_headers, public_detail, status_of
 from cdds_gateway.principal import Principal
 from cdds_gateway.security import (
     check_csrf,
@@ -28,34 +22,32 @@ from cdds_gateway.security import (
     login_policy,
     presented_token,
     principal_or_none,
-    retry_after,
     set_session_cookie,
 )
+from cdds_gateway.uploads import read_upload
 from cdds_gateway.usecases import artifacts as artifact_cases
 from cdds_gateway.usecases import jobs as job_cases
+from cdds_gateway.usecases import me as me_cases
 from cdds_gateway.usecases import runs as run_cases
 from cdds_gateway.usecases.clones import RunClone, clone_run
-from cdds_gateway.web.render import page, redirect
-from cdds_shared.errors import CddsError, ValidationFailed
+from cdds_gateway.web.render import page, redirect, sentence
+from cdds_shared.errors import CddsError, NotFoundError, ValidationFailed
 from cdds_shared.identity import (
     AccessDenied,
-    AccountLocked,
-    ClientThrottled,
-    InvalidCredentials,
     SealMode,
     SignInAttempt,
     TenantRequired,
     sign_in,
     sign_out,
 )
+from cdds_shared.identity.errors import SIGN_IN_REFUSALS, TENANT_REQUIRED
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 MEDIA = ("voice", "chat", "email", "sms", "callback", "workitem")
-WRONG = "Wrong username, tenant or password."
-AMBIGUOUS = "This username exists in several tenants: enter your tenant."
+AMBIGUOUS = sentence(TENANT_REQUIRED)
 Text = Annotated[str, Form()]
 
 
@@ -170,33 +162,35 @@ async def login(
     policy = login_policy(deps.settings)
     try:
         token, _ = await sign_in(deps.identity, deps.audit, attempt, policy=policy)
-    except InvalidCredentials:
-        return page(
-            request, "login.html", None, step="password", error=WRONG, status_code=401, **ctx
-        )
-    except TenantRequired:
-        return page(
-            request,
-            "login.html",
-            None,
-            step="username",
-            tenant_required=True,
-            error=AMBIGUOUS,
-            status_code=409,
-            **ctx,
-        )
-    except AccessDenied:
-        return page(request, "access_denied.html", None, username=ctx["username"], status_code=403)
-    except (AccountLocked, ClientThrottled) as exc:
-        refused = page(
-            request, "login.html", None, step="password", error=str(exc), status_code=429, **ctx
-        )
-        refused.headers.update(retry_after(exc.until))
-        return refused
+    except SIGN_IN_REFUSALS as exc:
+        return _refused_sign_in(request, exc, ctx)
     response = redirect("/jobs")
     max_age = int(policy.remember_me_lifetime.total_seconds()) if remember else None
     set_session_cookie(response, request, deps.settings, token, max_age=max_age)
     return response
+
+
+def _refused_sign_in(request: Request, exc: CddsError, ctx: dict[str, Any]) -> Response:
+    """The sign-in page again with the reason (the status and message the REST API gives), or
+    Access Denied."""
+    status = status_of(exc)
+    if isinstance(exc, AccessDenied):
+        return page(
+            request, "access_denied.html", None, username=ctx["username"], status_code=status
+        )
+    ambiguous = isinstance(exc, TenantRequired)
+    refused = page(
+        request,
+        "login.html",
+        None,
+        step="username" if ambiguous else "password",
+        tenant_required=ambiguous,
+        error=sentence(public_detail(exc)),
+        status_code=status,
+        **ctx,
+    )
+    refused.headers.update(error_headers(exc) or {})
+    return refused
 
 
 @router.get("/access-denied")
@@ -231,8 +225,7 @@ async def logout(request: Request, deps: Deps, csrf_token: Annotated[str, Form()
 @router.get("/preferences")
 async def preferences(request: Request, deps: Deps) -> Response:
     principal = await _exporter(request)
-    record = await deps.certificates.get(principal.user_id)
-    details = certificate_details(record) if record else None
+    details = await me_cases.certificate_on_file(deps, principal)
     view = None
     if details is not None:
         view = {**details.model_dump(), "not_after": _when(details.not_after)}
@@ -249,7 +242,7 @@ async def change_seal_mode(
     principal = await _exporter(request)
     _csrf(request, principal, csrf_token)
     mode: SealMode = "legacy-cbc" if seal_mode == "legacy-cbc" else "gcm"
-    await store_seal_mode(deps, principal, mode, client=client_address(request))
+    await me_cases.store_seal_mode(deps, principal, mode, client=client_address(request))
     return redirect("/preferences", flash=("ok", "Sealing preference saved."))
 
 
@@ -259,7 +252,9 @@ async def upload_certificate(request: Request, deps: Deps) -> Response:
     try:
         upload = await read_upload(request, deps.settings.gateway.certificate_max_bytes)
         _csrf(request, principal, upload.fields.get("csrf_token"))
-        await store_certificate(deps, principal, upload.data, client=client_address(request))
+        await me_cases.upload_certificate(
+            deps, principal, upload.data, client=client_address(request)
+        )
     except ValidationFailed as exc:
         return redirect("/preferences", flash=("error", f"Certificate refused: {exc}"))
     return redirect("/preferences", flash=("ok", "Certificate saved."))
@@ -342,18 +337,17 @@ async def _form(request: Request) -> dict[str, Any]:
     return data
 
 
-def _back_with(exc: ApiError, url: str) -> Response:
+def _back_with(exc: CddsError, url: str) -> Response:
     """A refused action goes back to its page with the reason; an unknown id stays a 404."""
-    if exc.status == 404:
+    if isinstance(exc, NotFoundError):
         raise exc
-    return redirect(url, flash=("error", exc.detail or exc.code))
+    return redirect(url, flash=("error", public_detail(exc)))
 
 
 def _refusal(exc: Exception) -> str:
-    if isinstance(exc, ApiError):
-        link = exc.extra.get("link")
-        text = exc.detail or exc.code
-        return f'{text} <a href="{link}">Go to User preferences</a>' if link else text
+    if isinstance(exc, CddsError):
+        text = public_detail(exc)
+        return f'{text} <a href="{exc.link}">Go to User preferences</a>' if exc.link else text
     return str(exc)
 
 
@@ -379,7 +373,7 @@ async def create_job(request: Request, deps: Deps) -> Response:
     try:
         body = job_cases.JobCreate.model_validate({**data, "run_now": form.get("run") == "now"})
         job = await job_cases.create_job(deps, principal, body, client=client_address(request))
-    except (ApiError, CddsError, ValueError) as exc:
+    except (CddsError, ValueError) as exc:
         return page(
             request,
             "job_form.html",
@@ -432,8 +426,8 @@ async def update_job(request: Request, deps: Deps, job_id: str) -> Response:
         if form.get("run") == "now":
             await job_cases.run_job(deps, principal, job.id, client=client_address(request))
             return redirect("/history", flash=("ok", f"Job “{job.title}” saved and started."))
-    except (ApiError, CddsError, ValueError) as exc:
-        if isinstance(exc, ApiError) and exc.status == 404:
+    except (CddsError, ValueError) as exc:
+        if isinstance(exc, NotFoundError):
             raise
         return page(
             request,
@@ -469,7 +463,7 @@ async def job_action(
         if action == "delete":
             await job_cases.delete_job(deps, principal, job_id, client=client)
             return redirect("/jobs", flash=("ok", "Job deleted."))
-    except ApiError as exc:
+    except CddsError as exc:
         return _back_with(exc, "/jobs")
     raise ApiError(404, "not_found", f"no action {action}")
 
@@ -542,7 +536,7 @@ async def run_action(
         if action == "clone":
             await clone_run(deps, principal, run_id, RunClone(target="run"), client=client)
             return redirect("/history", flash=("ok", "Export started again."))
-    except ApiError as exc:
+    except CddsError as exc:
         return _back_with(exc, "/history")
     raise ApiError(404, "not_found", f"no action {action}")
 
@@ -612,8 +606,8 @@ async def artifacts_bulk(request: Request, deps: Deps) -> Response:
             count = await artifact_cases.delete_artifacts(deps, principal, ids, client=client)
             return redirect("/artifacts", flash=("ok", f"{count} file(s) deleted."))
         download = await artifact_cases.open_zip(deps, principal, ids, client=client)
-    except ApiError as exc:
-        return redirect("/artifacts", flash=("error", exc.detail or exc.code))
+    except CddsError as exc:
+        return redirect("/artifacts", flash=("error", public_detail(exc)))
     return StreamingResponse(
         download.body or _empty(), status_code=download.status, headers=download.headers
     )

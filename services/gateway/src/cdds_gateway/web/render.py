@@ -13,12 +13,20 @@ from fastapi.templating import Jinja2Templates
 
 from cdds_gateway.principal import Principal
 
-__all__ = ["STATIC", "TEMPLATES", "flash", "page", "redirect"]
+__all__ = ["STATIC", "TEMPLATES", "flash", "page", "redirect", "sentence"]
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 FLASH_COOKIE = "cdds_flash"
+
+
+def sentence(message: str) -> str:
+    """An error message as a page shows it: capitalised, with a full stop."""
+    if not message:
+        return message
+    text = message[0].upper() + message[1:]
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def page(
