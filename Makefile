@@ -48,10 +48,13 @@ chaos: sync ## outages and SIGKILLs mid-run on a private stack (.local/chaos/, p
 asyncapi: sync ## regenerate docs/asyncapi.yaml (the message contract) from the code
 	@$(PY) faststream docs gen --factory cdds_tools.asyncapi:create_app --yaml --out docs/asyncapi.yaml
 
-lint: sync ## ruff + mypy (strict on shared/, services/ and tools/)
+lint: sync ## ruff + mypy (strict on shared/, services/ and tools/) + deptry (declared = imported)
 	@$(PY) ruff check .
 	@$(PY) ruff format --check .
 	@$(PY) mypy
+	@for member in shared services/* tools; do \
+		$(PY) deptry --config $$member/pyproject.toml $$member/src || exit 1; done
+	@$(PY) deptry tests scripts
 
 format: sync ## apply ruff's formatting and safe fixes
 	@$(PY) ruff format .

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the local real stack needs, idempotently (DESIGN §8):
+# Installs what the local real stack needs, idempotently (README.md § The local stack):
 #   Debian: rabbitmq-server, postgresql-15, openssl, chromium + chromium-driver (browser tests); uv (PyPI); FerretDB and MinIO from their Go modules.
 # Go builds are cached in $CDDS_CACHE_DIR/bin (default ~/.cache/cdds/bin): first build of MinIO takes
 # ~3-5 minutes on 2 cores, FerretDB ~1 minute; afterwards this script takes a second.
@@ -18,7 +18,7 @@ apt_missing=()
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || apt_missing+=(rabbitmq-server)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || apt_missing+=(postgresql-15)
 command -v openssl >/dev/null || apt_missing+=(openssl)
-# Headless Chromium and its WebDriver for the browser tests (issue #4).
+# Headless Chromium and its WebDriver for the browser tests.
 command -v chromium >/dev/null || apt_missing+=(chromium)
 command -v chromedriver >/dev/null || apt_missing+=(chromium-driver)
 if [ ${#apt_missing[@]} -gt 0 ]; then

@@ -168,7 +168,7 @@ def test_named_volumes_are_declared(compose: dict[str, Any]) -> None:
 
 def test_services_use_their_own_broker_user(compose: dict[str, Any]) -> None:
     """Compose's RabbitMQ loads the CDDS users at boot (so it creates no guest), and the services
-    connect as ``cdds-services`` with the permissions ``make up`` grants (issue #9)."""
+    connect as ``cdds-services`` with the permissions ``make up`` grants."""
     url = compose["x-cdds-environment"]["CDDS_RABBIT__URL"]
     assert url.startswith("amqp://cdds-services:"), url
     configs = {c["target"]: compose["configs"][c["source"]]["file"]

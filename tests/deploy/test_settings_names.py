@@ -1,4 +1,4 @@
-"""Every ``CDDS_*`` name in the deployment files is a real setting (STYLE habit 5).
+"""Every ``CDDS_*`` name in the deployment files is a real setting (README.md § Settings).
 
 The valid names are built by walking ``Settings.model_fields``: a field whose type is a
 sub-model becomes ``CDDS_<PART>__<FIELD>``, any other field ``CDDS_<FIELD>``. A typo such as

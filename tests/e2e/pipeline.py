@@ -23,13 +23,13 @@ from faststream.rabbit import RabbitBroker
 
 from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.adapters.mongo import MongoDocumentStore
+from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
 from cdds_shared.certificates import CertificateRecord, CertificateStore
 from cdds_shared.messaging import make_broker, publish
 from cdds_shared.messaging.messages import Timeframe
 from cdds_shared.runs import FINISHED, Run, RunStore
 from cdds_shared.settings import Settings
 from cdds_shared.ucs.query import UcsQuery
-from cdds_shared.ucs.source import PostgresUcsSource
 from cdds_tools.requester import Requester
 from cdds_tools.workers import WorkerProcess
 from tests.infra import StackInfo

@@ -1,4 +1,4 @@
-"""Fair share (issue #9, docs/pipeline.md "Fair share"): one tenant's backlog does not hold up
+"""Fair share (docs/pipeline.md, "Fair share"): one tenant's backlog does not hold up
 another tenant's small export, a user's runs beyond the limit wait ``queued`` with their place,
 and a duplicated ``RunRequested`` or ``ExportPartition`` exports nothing twice."""
 

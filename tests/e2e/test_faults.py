@@ -1,5 +1,5 @@
 """Faults mid-run: a worker killed with SIGKILL, RabbitMQ restarted. Each run still completes
-with exactly the source records — none lost, none twice (DESIGN §3)."""
+with exactly the source records — none lost, none twice (docs/pipeline.md §4)."""
 
 from __future__ import annotations
 

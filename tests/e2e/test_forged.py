@@ -1,4 +1,4 @@
-"""Forged ``RunRequested`` on the internal bus (issue #9, deliverable 1): whoever can publish on
+"""Forged ``RunRequested`` on the internal bus (docs/pipeline.md §1): whoever can publish on
 ``cdds.events`` must not make the exporter read another tenant's contact history.
 
 The attack of the issue: tenant ``big``'s user publishes a ``RunRequested`` naming ``big``, the

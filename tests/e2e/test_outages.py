@@ -1,6 +1,6 @@
-"""Dependency outages mid-run (issue #9): the UCS database unreachable for the exporter for longer
+"""Dependency outages mid-run: the UCS database unreachable for the exporter for longer
 than the old retries lasted (about 17 s) costs no record, and with a short retry budget the run
-fails at once naming ``CDDS_UCS__DSN``.
+fails at once naming ``CDDS_UCS__DSN`` (docs/pipeline.md §11).
 
 The shared PostgreSQL is never stopped: the exporter reaches it through a TCP forwarder this test
 owns, and "down" means the forwarder drops every connection and refuses new ones.

@@ -1,5 +1,5 @@
-"""Poison messages from the outside (another contact-centre system publishing on the same broker,
-DESIGN §3): a malformed message is dead-lettered at once where it stays visible, a part of a run
+"""Poison messages from the outside (another contact-centre system publishing on the same broker):
+a malformed message is dead-lettered at once where it stays visible, a part of a run
 nobody knows is cleaned up and acked, and the pipeline keeps exporting afterwards."""
 
 from __future__ import annotations

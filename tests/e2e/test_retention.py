@@ -1,4 +1,4 @@
-"""Retention you can prove (issue #5, DESIGN §6), on the real servers with a retention of a few
+"""Retention you can prove (docs/retention.md), on the real servers with a retention of a few
 seconds: every sealed file disappears within retention + sweep interval, whether its timer
 arrives, is purged, or finds MinIO down; several janitors delete each file once, audited once;
 the bucket's lifecycle backstop is in place."""
@@ -101,7 +101,7 @@ async def sealed_run(pipeline: Pipeline, retention: int = RETENTION) -> tuple[st
         lambda: pipeline.runs.artifacts(run_id), lambda found: all(a.announced for a in found)
     )
     assert len(artifacts) >= 2
-    for a in artifacts:  # DESIGN §6.1: expires_at = sealed time + retention
+    for a in artifacts:  # docs/retention.md: expires_at = sealed time + retention
         assert a.expires_at - a.created_at == timedelta(seconds=retention)
     return run_id, artifacts
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cdds_exporter.rows import Rows
-from cdds_shared.ucs.source import KeyedRecord
+from cdds_shared.ports.ucs import KeyedRecord
 
 WAIT = 5.0  # bound of every wait for an event; never reached when the code is right
 

@@ -1,6 +1,6 @@
 """The HTTP edge against a real server process (``python -m cdds_gateway.serve``), over raw
 sockets: slow bodies, half-sent headers, huge headers and bodies are cut off in bounded time and
-memory (issue #9). Counts are bounded (50 connections, not the 500 of the report)."""
+memory (docs/operations.md § The HTTP edge). Counts are bounded (50 connections, not 500)."""
 
 from __future__ import annotations
 

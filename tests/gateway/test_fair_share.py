@@ -1,6 +1,6 @@
-"""Fair share at the gateway (issue #9): a queued run shows its place in the tenant's queue, and
+"""Fair share at the gateway: a queued run shows its place in the tenant's queue, and
 a start beyond the owner's backlog cap is refused with 429 and ``Retry-After`` — but never a
-scheduled occurrence."""
+scheduled occurrence (docs/pipeline.md, "Fair share")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Security headers, body limits per route, the same-origin sign-in and the development-only
-API viewers, on the gateway in-process (issue #9)."""
+API viewers, on the gateway in-process (docs/operations.md § The HTTP edge)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cheap lists (issue #9): History and Artifacts answer a page in a constant number of
+"""Cheap lists (docs/operations.md): History and Artifacts answer a page in a constant number of
 document-store queries whatever its size, and a run's details in a constant few — counted by a
 proxy around the real FerretDB/MongoDB store of an in-process gateway."""
 

@@ -1,5 +1,5 @@
 """`/api/v1/me`: who is signed in, and the certificate files are sealed for — every refusal with
-its precise reason (DESIGN §7), PEM or DER, raw or multipart, bounded in size."""
+its precise reason, PEM or DER, raw or multipart, bounded in size."""
 
 from __future__ import annotations
 

@@ -15,10 +15,10 @@ import pytest
 from pydantic import SecretStr
 
 from cdds_gateway.deps import GatewayDeps
+from cdds_gateway.jobs_store import Job
 from cdds_gateway.scheduler import CLAIM_LEASE, run_due_jobs
 from cdds_gateway.usecases.launch import occurrence_run_id
 from cdds_shared.certificates import CertificateRecord
-from cdds_shared.jobs import Job
 from cdds_shared.messaging import make_broker
 from cdds_shared.runs import Run, utcnow
 from tests.gateway.conftest import new_tenant, new_user, rsa_certificate, sign_in

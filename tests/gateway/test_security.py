@@ -1,4 +1,4 @@
-"""Cross-checks of access control (DESIGN §7): credentials on every endpoint, cookie flags, CSRF,
+"""Cross-checks of access control (docs/api.md): credentials on every endpoint, cookie flags, CSRF,
 session fixation, lockout, roles."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sign-in throttling that gives nothing away (issue #9): an unknown name locks exactly like a
+"""Sign-in throttling that gives nothing away: an unknown name locks exactly like a
 real account, and one client address has a budget of failures across all names."""
 
 from __future__ import annotations

@@ -53,6 +53,7 @@ def _unreachable() -> Settings:
     )
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("service", WORKERS)
 def test_the_app_is_built_without_any_server(service: str) -> None:
     create_app, queues, fails_runs = WORKERS[service]
@@ -77,6 +78,7 @@ def test_the_app_is_built_without_any_server(service: str) -> None:
     assert ("/metrics" in paths) is (service == "janitor")
 
 
+# No server either, but not a unit test: the MongoDB check gives up after its 3 s timeout.
 async def test_the_start_waits_for_the_dependencies_and_ends_with_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

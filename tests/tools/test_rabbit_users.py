@@ -1,4 +1,4 @@
-"""The local stack's RabbitMQ users (issue #9): the migration logic against a fake management API
+"""The local stack's RabbitMQ users: the migration logic against a fake management API
 (a fresh node, an existing one with ``guest`` still in use, a second ``make up``), and the users
 as the running RabbitMQ has them (never restarted here: it is shared)."""
 

@@ -1,4 +1,4 @@
-"""The audit log (MongoDB ``audit``): who did what, when, to what, with which outcome (DESIGN §7).
+"""The audit log (MongoDB ``audit``): who did what, when, to what, with which outcome.
 
 Every sign-in (success and failure), certificate change, job change, run, download and deletion is
 recorded. Entries are insert-only; admins read them through ``GET /api/v1/audit``.

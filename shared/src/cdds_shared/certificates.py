@@ -119,7 +119,7 @@ def validate_certificate(data: bytes, now: datetime | None = None) -> x509.Certi
     """The one X.509 certificate in ``data`` (PEM or DER), if files can be sealed for it now.
 
     Accepts only an RSA key of at least 2048 bits, inside its validity period, whose keyUsage
-    (when present) permits keyEncipherment (DESIGN §7; RFC 5280 §4.2.1.3: RSA key transport
+    (when present) permits keyEncipherment (RFC 5280 §4.2.1.3: RSA key transport
     needs it).
 
     Raises:

@@ -77,7 +77,7 @@ def dependency_checks(settings: Settings, names: tuple[str, ...]) -> dict[str, C
             await store.close()
 
     async def ucs() -> None:
-        from cdds_shared.ucs.source import PostgresUcsSource
+        from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
 
         source = PostgresUcsSource.from_settings(settings.ucs)
         try:

@@ -1,5 +1,5 @@
 """Transit encryption of staged parts: round trips in any chunking, and every alteration of the
-staged object or its wrapped key refused with ``TransitError`` (DESIGN §2)."""
+staged object or its wrapped key refused with ``TransitError``."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 What happens to failing messages is in ``test_fate.py``.
 
 FastStream's in-memory TestRabbitBroker has no DLX, delivery limits or confirms, so these run
-against the real server (DESIGN §11).
+against the real server (README.md § Tests).
 """
 
 from __future__ import annotations

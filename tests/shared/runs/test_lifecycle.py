@@ -1,5 +1,5 @@
 """How a run ends, on the real MongoDB-wire server and MinIO: completion published once, failure
-with a reason that cleans the run's staging, the watchdog failing idle runs (DESIGN §3).
+with a reason that cleans the run's staging, the watchdog failing idle runs (docs/pipeline.md).
 
 The publisher is a recording fake; the store and the bucket are real."""
 

@@ -1,5 +1,5 @@
 """``request_run`` on the real document store: the run the gateway creates, its ``RunRequested``,
-and the run removed again when RabbitMQ does not confirm (issue #9)."""
+and the run removed again when RabbitMQ does not confirm."""
 
 from __future__ import annotations
 

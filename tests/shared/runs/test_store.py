@@ -1,6 +1,6 @@
 """``RunStore`` on the real MongoDB-wire server: insert-once runs, conditional transitions that
 exactly one writer wins, insert-once checkpoints and artifacts, completion and progress derived on
-read (DESIGN §3)."""
+read (docs/pipeline.md §4, §6)."""
 
 from __future__ import annotations
 

@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
 from cdds_shared.errors import ValidationFailed
+from cdds_shared.ports.ucs import KeyedRecord, UcsQuery
 from cdds_shared.ucs.seed import seed
-from cdds_shared.ucs.source import KeyedRecord, PostgresUcsSource, UcsQuery
 
 pytestmark = pytest.mark.integration
 

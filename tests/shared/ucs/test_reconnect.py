@@ -12,8 +12,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
 from cdds_shared.errors import DependencyUnavailable
-from cdds_shared.ucs.source import PostgresUcsSource, UcsQuery
+from cdds_shared.ports.ucs import UcsQuery
 from tests.infra import StackInfo
 
 pytestmark = pytest.mark.integration

@@ -19,9 +19,10 @@ import psycopg
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
+from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
+from cdds_shared.ports.ucs import UcsQuery
 from cdds_shared.ucs import statements
 from cdds_shared.ucs.seed import seed
-from cdds_shared.ucs.source import PostgresUcsSource, UcsQuery
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 RECORDS = ("interaction", "contact", "attachment")

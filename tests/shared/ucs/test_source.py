@@ -14,12 +14,13 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
 from cdds_shared.errors import ConfigError, DependencyUnavailable, ValidationFailed
+from cdds_shared.ports.ucs import UcsQuery, UcsSource
 from cdds_shared.ucs.connect import aconnect
 from cdds_shared.ucs.seed import SeedResult, seed
-from cdds_shared.ucs.source import PostgresUcsSource, UcsQuery, UcsSource
 
-# The documented JSON members, in order (see cdds_shared.ucs.source).
+# The documented JSON members, in order (see cdds_shared.ports.ucs).
 # fmt: off
 INTERACTION_KEYS = ["id", "tenantId", "contactId", "entityTypeId", "mediaTypeId", "typeId",
                     "subtypeId", "status", "ownerId", "parentId", "threadId", "startDate",

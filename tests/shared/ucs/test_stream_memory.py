@@ -7,8 +7,9 @@ import tracemalloc
 
 import pytest
 
+from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
+from cdds_shared.ports.ucs import UcsQuery
 from cdds_shared.ucs.seed import seed
-from cdds_shared.ucs.source import PostgresUcsSource, UcsQuery
 
 pytestmark = pytest.mark.slow
 

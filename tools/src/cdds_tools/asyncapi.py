@@ -1,4 +1,4 @@
-"""The AsyncAPI document of CDDS's messages, generated from the code (DESIGN §3).
+"""The AsyncAPI document of CDDS's messages, generated from the code (docs/pipeline.md §10).
 
 Every worker's app is built here (nothing connects until an app starts) and its real subscribers
 are moved onto one broker, and the events services publish for others (progress, completion,

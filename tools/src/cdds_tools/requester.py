@@ -1,5 +1,5 @@
 """Start export runs as the gateway does, for the tests and the benchmark that run exporter and
-encryptor without a gateway (issue #9).
+encryptor without a gateway.
 
 The exporter refuses a ``RunRequested`` unless the gateway created its run, for an enabled
 exporter of the tenant that owns the UCS tenant (``cdds_exporter.trust``). ``Requester`` makes

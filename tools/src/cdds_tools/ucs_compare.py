@@ -9,8 +9,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
 from cdds_shared.ucs.query import UcsQuery
-from cdds_shared.ucs.source import PostgresUcsSource
 
 __all__ = ["Comparison", "compare_interactions"]
 

@@ -1,5 +1,5 @@
 """The encryptor's ports: the run workers' common ones, the retention to stamp on artifacts and
-the timer that expires them (DESIGN §6)."""
+the timer that expires them (docs/retention.md)."""
 
 from __future__ import annotations
 

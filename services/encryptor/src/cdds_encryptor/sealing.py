@@ -1,8 +1,8 @@
-"""Seal one staged part for its owner (DESIGN §2, §5).
+"""Seal one staged part for its owner (docs/pipeline.md §3).
 
 staging object → transit decrypt → CMS (AuthEnvelopedData, or EnvelopedData for legacy users) →
 multipart upload of the artifact → artifact recorded (insert-once) → staging object deleted →
-``ArtifactDue`` (retention timer, DESIGN §6) and ``PartSealed``; and ``RunCompleted`` once the
+``ArtifactDue`` (retention timer) and ``PartSealed``; and ``RunCompleted`` once the
 run's last part is sealed. Only then is the message acked. Every step is safe to repeat: a
 redelivered part that is already recorded only cleans up.
 """
@@ -39,7 +39,7 @@ async def seal_part(message: PartStaged, deps: EncryptorDeps) -> None:
     run_id = message.run_id
     if not message.staging_key.startswith(f"{deps.staging_prefix}{run_id}/"):
         # Every path below deletes the staged object: a message naming any other key (another
-        # run's part, a sealed artifact) could delete it (issue #9). Its run is left alone.
+        # run's part, a sealed artifact) could delete it. Its run is left alone.
         raise ForgedMessage(f"PartStaged of run {run_id} names an object outside its staging")
     try:
         run = await deps.runs.get(run_id)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from faststream.rabbit import RabbitBroker
 
+from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
+from cdds_shared.ports.ucs import UcsSource
 from cdds_shared.runs.deps import RunDeps
 from cdds_shared.runs.dispatch_store import DispatchStore
 from cdds_shared.settings import (
@@ -16,7 +18,6 @@ from cdds_shared.settings import (
     TransitSettings,
     UcsSettings,
 )
-from cdds_shared.ucs.source import PostgresUcsSource, UcsSource
 
 __all__ = ["ExporterDeps"]
 

@@ -1,4 +1,4 @@
-"""Fair share (issue #9; docs/pipeline.md, "Fair share"): which queued run starts, which pending
+"""Fair share (docs/pipeline.md, "Fair share"): which queued run starts, which pending
 partition is published next.
 
 A run starts (is *admitted*) only while its owner has fewer than ``max_runs_per_user`` and its

@@ -1,4 +1,4 @@
-"""Export one partition of a run into staged parts (DESIGN §2, §5).
+"""Export one partition of a run into staged parts (docs/pipeline.md §2).
 
 Records stream from UCS in key order into a ZIP part until the next record (with room reserved for
 its attachments) would make the sealed file exceed the split size; the part's attachments follow
@@ -28,10 +28,10 @@ from cdds_shared.crypto.transit import TransitEncryptor, part_aad
 from cdds_shared.errors import PermanentError, TransientError
 from cdds_shared.logging import get_logger
 from cdds_shared.messaging.messages import ExportPartition, PartStaged
+from cdds_shared.ports.ucs import KeyedRecord
 from cdds_shared.runs import Checkpoint, Run, member_names
 from cdds_shared.runs.lifecycle import complete_if_done
 from cdds_shared.ucs.query import UcsQuery
-from cdds_shared.ucs.source import KeyedRecord
 
 __all__ = ["export_partition"]
 

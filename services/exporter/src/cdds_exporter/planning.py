@@ -1,4 +1,4 @@
-"""Plan a run: count its records, freeze its timeframe, cut it into partitions (DESIGN §2).
+"""Plan a run: count its records, freeze its timeframe, cut it in partitions (docs/pipeline.md §1).
 
 Partitions are key ranges of about ``CDDS_EXPORT__PARTITION_RECORDS`` records each, exported
 independently (one ``ExportPartition`` each), so a large run fans out across exporter replicas.

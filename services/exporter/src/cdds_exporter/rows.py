@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from types import TracebackType
 
-from cdds_shared.ucs.source import KeyedRecord
+from cdds_shared.ports.ucs import KeyedRecord
 
 __all__ = ["Rows"]
 

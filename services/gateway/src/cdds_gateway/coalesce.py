@@ -1,4 +1,4 @@
-"""Identical reads asked at the same time share one answer (issue #9, "cheap lists").
+"""Identical reads at the same time share one answer (docs/operations.md § Lists and make load).
 
 Fifty clients of one tenant polling History ask the same three reads over and over; on FerretDB
 1.24 every listing decodes whole collections, so the database's work, not the gateway's, sets

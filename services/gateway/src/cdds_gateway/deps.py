@@ -10,13 +10,13 @@ from fastapi import Depends, Request
 from faststream.rabbit import RabbitBroker
 
 from cdds_gateway.coalesce import Coalescer
+from cdds_gateway.jobs_store import JobStore
 from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.audit import AuditLog
 from cdds_shared.certificates import CertificateStore
 from cdds_shared.identity import IdentityStore
 from cdds_shared.identity.policy import IdentityPolicy
-from cdds_shared.jobs import JobStore
 from cdds_shared.messaging import publish
 from cdds_shared.ports.objects import ObjectStore
 from cdds_shared.runs.lifecycle import Publish

@@ -1,6 +1,6 @@
 """HTTP errors at the edge: a stable error code and a clear message, ``{"error", "detail"}``.
 
-Domain errors (``cdds_shared.errors``) are mapped here once, not in every route (STYLE 6).
+Domain errors (``cdds_shared.errors``) are mapped here once, not per route (docs/api.md § Errors).
 """
 
 from __future__ import annotations

@@ -22,11 +22,11 @@ from fastapi import FastAPI
 
 from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.errors import ApiError
+from cdds_gateway.jobs_store import Job, next_run_at
 from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.audit import SCHEDULER, record
 from cdds_gateway.usecases.jobs import start_run
 from cdds_shared.errors import ConflictError, NotFoundError
-from cdds_shared.jobs import Job, next_run_at
 from cdds_shared.logging import get_logger
 from cdds_shared.runs.model import utcnow
 

@@ -1,4 +1,4 @@
-"""Who is calling, and may they: session cookie or bearer token, CSRF, roles (DESIGN §7).
+"""Who is calling, and may they: session cookie or bearer token, CSRF, roles (docs/api.md).
 
 - The session cookie ``cdds_session`` is ``HttpOnly; SameSite=Lax; Path=/``, ``Secure`` when the
   request came over HTTPS or the gateway's public URL is ``https``, and persistent (``Max-Age``)

@@ -1,4 +1,4 @@
-"""The janitor: deletes artifacts when their retention ends (DESIGN §6, issue #5).
+"""The janitor: deletes artifacts when their retention ends (docs/retention.md).
 
 Retention timers (``ArtifactDue``) arrive from the hold queue; a periodic sweep catches whatever
 a lost timer missed; a bucket lifecycle rule is the last backstop. ``GET /metrics`` exports the

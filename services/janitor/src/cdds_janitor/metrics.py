@@ -1,4 +1,4 @@
-"""The janitor's metrics, served as Prometheus text at ``GET /metrics`` (issue #5).
+"""The janitor's metrics, Prometheus text at ``GET /metrics`` (docs/retention.md § Metrics).
 
 Per process: with several replicas, sum the counters and take the max of the maxima. Only the
 replica that wins an artifact's deletion counts it, so the sums count each artifact once.

@@ -1,4 +1,6 @@
-"""Transit encryption of staged parts (the claim check between exporter and encryptor, DESIGN §2).
+"""Transit encryption of staged parts, the claim check between exporter and encryptor.
+
+The design: docs/pipeline.md, "Transit encryption and the claim check".
 
 Each part gets a fresh 256-bit data key. The staged object is ``nonce (12) ‖ ciphertext ‖ tag (16)``
 of AES-256-GCM, with the part's identity as associated data so a staged object cannot be swapped

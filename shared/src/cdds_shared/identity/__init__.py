@@ -1,4 +1,4 @@
-"""Tenants, users, roles, passwords (argon2id) and server-side sessions (issue #4, DESIGN §7)."""
+"""Tenants, users, roles, passwords (argon2id) and server-side sessions (docs/api.md)."""
 
 from __future__ import annotations
 

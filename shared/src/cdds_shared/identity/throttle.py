@@ -1,4 +1,4 @@
-"""Sign-in throttling that tells nothing about which accounts exist (issue #9).
+"""Sign-in throttling that tells nothing about which accounts exist (docs/operations.md § Lockout).
 
 Two kinds of counters in the MongoDB collection ``login_throttle``, so every gateway replica
 sees the same counts:

@@ -1,6 +1,6 @@
 """The broker every service uses: confirms on, unroutable publishes raise, bounded prefetch,
 and the one fate policy that maps the error taxonomy to ack / retry / dead letter
-(``fate.py``, STYLE habit 6)."""
+(``fate.py``; docs/pipeline.md §11)."""
 
 from __future__ import annotations
 

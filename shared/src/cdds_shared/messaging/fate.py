@@ -1,4 +1,4 @@
-"""One place decides every consumed message's fate (issue #9, STYLE habit 6); handlers only raise.
+"""One place decides every consumed message's fate (docs/pipeline.md §11); handlers only raise.
 
 | the handler…                                   | fate                                          |
 |------------------------------------------------|-----------------------------------------------|

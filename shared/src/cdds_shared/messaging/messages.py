@@ -1,6 +1,6 @@
 """The messages CDDS services exchange over RabbitMQ: versioned, typed, described.
 
-Commands are imperative, events past tense (DESIGN §3). Each carries ``schema_version``, a
+Commands are imperative, events past tense (docs/pipeline.md §10). Each has ``schema_version``, a
 ``message_id`` (idempotency key), a ``correlation_id`` (the run id) and ``occurred_at``. The
 routing key of each type is its ``ROUTING_KEY``; the AsyncAPI document is generated from these.
 A snapshot test of every JSON schema catches contract drift (tests/shared/messaging).
@@ -125,7 +125,7 @@ class RunFailed(Message):
 
 
 class ArtifactDue(Message):
-    """Retention timer: comes out of the hold queue when the artifact expires (DESIGN §6)."""
+    """Retention timer: leaves the hold queue when the artifact expires (docs/retention.md)."""
 
     ROUTING_KEY: ClassVar[str] = "artifact.due"
     WORK_ITEM: ClassVar[bool] = True

@@ -1,4 +1,4 @@
-"""The RabbitMQ topology, declared once and imported by publishers and subscribers (DESIGN §3, §6).
+"""RabbitMQ topology, declared once, imported by publishers and subscribers (docs/pipeline.md §10).
 
 - ``cdds.events`` (topic): every message, routed by its ``ROUTING_KEY``.
 - Work queues are quorum queues. A message whose fate is "dead letter" (``messaging/fate.py``)

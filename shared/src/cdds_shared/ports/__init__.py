@@ -18,6 +18,7 @@ from cdds_shared.ports.objects import (
     ObjectInfo,
     ObjectStore,
 )
+from cdds_shared.ports.ucs import KeyedRecord, UcsQuery, UcsSource
 
 __all__ = [
     "ASCENDING",
@@ -31,7 +32,10 @@ __all__ = [
     "ExpiryRule",
     "Filter",
     "IndexSpec",
+    "KeyedRecord",
     "ObjectInfo",
     "ObjectStore",
     "SortSpec",
+    "UcsQuery",
+    "UcsSource",
 ]

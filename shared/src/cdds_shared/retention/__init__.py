@@ -1,4 +1,4 @@
-"""Retention — the 30-day promise (DESIGN §6, issue #5): timers, expiry, sweep and backstop.
+"""Retention — the 30-day promise: timers, expiry, sweep and backstop.
 
 See ``docs/retention.md`` for the guarantee, its bound and how to operate it.
 """

@@ -1,5 +1,5 @@
-"""The last retention backstop (DESIGN §6.4): bucket lifecycle rules that expire what the janitor
-missed, even when no janitor runs. Set idempotently by every janitor at start-up."""
+"""The last retention backstop (docs/retention.md §4): bucket lifecycle rules expiring what the
+janitor missed, even when no janitor runs. Set idempotently by every janitor at start-up."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Expire one artifact (DESIGN §6): delete its object, mark it deleted, audit, announce.
+"""Expire one artifact (docs/retention.md §2): delete its object, mark it deleted, audit, announce.
 
 Safe to repeat and safe with several janitors: the object delete is idempotent (S3 deletes a
 missing key happily), the mark is conditional on ``available`` so exactly one caller wins, and only

@@ -1,4 +1,4 @@
-"""The periodic sweep (DESIGN §6.3): whatever is past ``expires_at`` is expired, whether or not
+"""The sweep (docs/retention.md §3): whatever is past ``expires_at`` is expired, whether or not
 its timer arrived, so a lost timer delays a deletion by one sweep interval at most.
 
 A pass also finishes expiries a dead janitor left unannounced, and removes orphans: objects under

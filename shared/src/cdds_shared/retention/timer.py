@@ -1,4 +1,4 @@
-"""The retention timer (DESIGN §6.2): one ``ArtifactDue`` per sealed artifact, parked in the hold
+"""The retention timer (docs/retention.md §1): an ``ArtifactDue`` per sealed artifact, in the hold
 queue of the retention value until RabbitMQ dead-letters it, at-least-once, to the janitor.
 
 Never per-message expiration: it blocks at the head of a queue behind longer-lived messages. The

@@ -1,4 +1,4 @@
-"""Runs, their progress and artifacts (the run model of issue #3)."""
+"""Runs, their progress and artifacts (the run model)."""
 
 from cdds_shared.runs.manifest import build_manifest
 from cdds_shared.runs.model import (

@@ -1,4 +1,4 @@
-"""``DispatchStore``: what fair-share dispatch keeps in the document store (issue #9).
+"""``DispatchStore``: what fair-share dispatch keeps in the store (docs/pipeline.md, "Fair share").
 
 - ``runs``: ``accepted_at`` (its ``RunRequested`` passed the exporter's checks) and
   ``admitted_at`` (it got one of its user's and tenant's run slots), set on ``queued`` runs only.

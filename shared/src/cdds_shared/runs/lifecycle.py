@@ -1,4 +1,4 @@
-"""How a run ends: completed when its last part is sealed, failed with a reason (DESIGN §3).
+"""Ending a run: completed once its last part is sealed, failed with a reason (docs/pipeline.md §3).
 
 Both transitions are conditional on the current status, so however many workers race to end a
 run, one wins and publishes the event; the losers do nothing.

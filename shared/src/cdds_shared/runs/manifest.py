@@ -1,5 +1,5 @@
 """A run's manifest: its parts with sizes, record counts and SHA-256 of each sealed file, so a
-user can verify every download (DESIGN §5; schema: docs/schemas/manifest.schema.json).
+user can verify every download (docs/export-format.md; schema: docs/schemas/manifest.schema.json).
 It never contains record contents."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The run model: runs, their plan and progress, and the artifacts they leave (issue #3).
+"""The run model: runs, their plan and progress, and the artifacts they leave (docs/pipeline.md §9).
 
 Documents are written so that no update needs a transaction (the MongoDB-wire server here has
 none): a run's status only changes through conditional ``find_one_and_update`` (``status`` in the
@@ -57,7 +57,7 @@ def entity_type(record_type: RecordType) -> str:
 
 
 def member_names(record_type: RecordType, run_id: str) -> tuple[str, ...]:
-    """ZIP member names of a part (DESIGN §5): records first, then their attachments."""
+    """ZIP member names of a part (docs/export-format.md): records first, then their attachments."""
     kind = entity_type(record_type)
     if record_type == "interaction":
         return (f"{kind}-{run_id}.jsonl", f"{kind}-Attachment-{run_id}.jsonl")
@@ -108,7 +108,7 @@ class Run(_Doc):
     created_by: str | None = Field(
         None,
         description="who created the document: 'gateway' (GATEWAY); a run without it (made from "
-        "a message before issue #9) is never started",
+        "a message by an older release) is never started",
     )
     completion_published: bool = False
     announcement_claimed_at: datetime | None = None

@@ -1,4 +1,4 @@
-"""Requesting a run: the run document first, then its ``RunRequested`` (issue #9).
+"""Requesting a run: the run document first, then its ``RunRequested`` (docs/pipeline.md §1).
 
 The exporter works only for a run document the gateway created whose fields the message repeats
 (``cdds_exporter.trust``), so whoever starts a run — the gateway's use case, and the tests and

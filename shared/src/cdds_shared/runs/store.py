@@ -21,6 +21,7 @@ from cdds_shared.runs.model import (
     to_millis,
     utcnow,
 )
+from cdds_shared.runs.progress import is_complete, progress_of
 
 __all__ = ["Checkpoint", "RunStore"]
 
@@ -229,7 +230,7 @@ class RunStore:
         found = self._artifacts.find({"run_id": run_id}, sort=[("partition", 1), ("part", 1)])
         return [Artifact.model_validate(d) async for d in found]
 
-    # -- retention (issue #5, DESIGN §6; used by the janitor) ---------------------------------
+    # -- retention (docs/retention.md; used by the janitor) ------------------------------------
 
     async def due_artifacts(self, now: datetime, limit: int) -> list[Artifact]:
         """Available artifacts whose ``expires_at`` is at or before ``now``, soonest first."""
@@ -286,34 +287,18 @@ class RunStore:
             {"_id": artifact_id}, {"$set": {"expiry_announced": True}}
         )
 
-    # -- derived views -----------------------------------------------------------------------
+    # -- derived views (computed in ``progress.py``) -----------------------------------------
 
     @staticmethod
     def is_complete(
         run: Run, artifacts: Sequence[Artifact], partitions: Sequence[Mapping[str, Any]]
     ) -> bool:
-        """Every planned partition has all its parts sealed: parts 0..k with part k marked last,
-        or the exporter recorded it as done with zero parts."""
-        if run.plan is None:
-            return False
-        recorded = {p["partition"]: int(p["parts"]) for p in partitions if p.get("done")}
-        sealed: dict[int, set[int]] = {}
-        last: dict[int, int] = {}
-        for a in artifacts:
-            sealed.setdefault(a.partition, set()).add(a.part)
-            if a.last_in_partition:
-                last[a.partition] = a.part
-        for index in range(len(run.plan.partitions)):
-            count = recorded.get(index, last[index] + 1 if index in last else None)
-            if count is None or not set(range(count)) <= sealed.get(index, set()):
-                return False
-        return True
+        """See ``cdds_shared.runs.progress.is_complete``."""
+        return is_complete(run, artifacts, partitions)
 
     async def progress(self, run: Run, now: datetime | None = None) -> Progress:
         artifacts = await self.artifacts(run.id)
-        return self.progress_of(run, artifacts, await self.partitions(run.id), now)
-
-    # -- pages of runs (issue #9): a constant number of queries whatever the page size ----------
+        return progress_of(run, artifacts, await self.partitions(run.id), now)
 
     @staticmethod
     def progress_of(
@@ -322,33 +307,10 @@ class RunStore:
         partitions: Sequence[Mapping[str, Any]],
         now: datetime | None = None,
     ) -> Progress:
-        """The run's progress from its artifacts and partition documents, already fetched."""
-        now = now or utcnow()
-        exported = sum(int(p.get("records", 0)) for p in partitions)
-        sealed = sum(a.main_records for a in artifacts)
-        total = run.plan.estimate if run.plan else 0
-        done = run.status in ("completed", "no_data")
-        percent = 100.0 if done else (100.0 * min(sealed, total) / total if total else 0.0)
-        moments = [
-            run.started_at,
-            *(a.created_at for a in artifacts),
-            *(p.get("updated_at") for p in partitions),
-        ]
-        last = max((m for m in moments if m is not None), default=None)
-        eta = None
-        if run.status == "running" and run.started_at and 0 < sealed < total:
-            elapsed = (now - run.started_at).total_seconds()
-            eta = round(elapsed / sealed * (total - sealed), 1)
-        return Progress(
-            records_exported=exported,
-            records_sealed=sealed,
-            estimated_total=total,
-            bytes=sum(a.size for a in artifacts),
-            parts=len(artifacts),
-            percent=round(percent, 1),
-            eta_seconds=eta,
-            last_activity_at=last,
-        )
+        """See ``cdds_shared.runs.progress.progress_of``."""
+        return progress_of(run, artifacts, partitions, now)
+
+    # -- pages of runs: a constant number of queries whatever the page size ----------------------
 
     async def artifacts_of_runs(
         self, run_ids: Sequence[str], tenant: str | None = None

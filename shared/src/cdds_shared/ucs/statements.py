@@ -1,7 +1,7 @@
 """SQL of the PostgreSQL UCS adapter: filters from a ``UcsQuery`` and JSON rendered by the server.
 
 ``row_to_json`` over aliased columns renders compact JSON whose member names are the aliases, in
-this order (see ``cdds_shared.ucs.source`` for the list). Timestamps come out as ISO 8601 in UTC
+this order (see ``cdds_shared.ports.ucs`` for the list). Timestamps come out as ISO 8601 in UTC
 (the connection's TimeZone), e.g. ``2024-03-06T13:12:32.906+00:00``.
 """
 

@@ -10,10 +10,10 @@ import asyncio
 import json
 from typing import Any
 
+from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
 from cdds_shared.settings import load_settings
 from cdds_shared.ucs.migrate import migrate
 from cdds_shared.ucs.seed import seed
-from cdds_shared.ucs.source import PostgresUcsSource
 
 __all__ = ["register"]
 

@@ -1,1 +1,1 @@
-"""``make bench``: the export pipeline against the baseline shell pipeline (DESIGN §10)."""
+"""``make bench``: the export pipeline against the baseline shell pipeline (docs/benchmarks.md)."""

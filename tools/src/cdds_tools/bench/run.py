@@ -1,6 +1,6 @@
 """``make bench``: a full export through the real services, and the baseline shell pipeline
 ``psql COPY | gzip -6 | openssl cms -encrypt -aes-256-gcm`` on the same rows, side by side in one
-run (DESIGN §10). Prints wall time, records/s, MB/s of JSON, bytes out, peak RSS of exporter and
+run. Prints wall time, records/s, MB/s of JSON, bytes out, peak RSS of exporter and
 encryptor, and ``ratio ours/baseline``."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from cryptography import x509
 
 from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.adapters.mongo import MongoDocumentStore
+from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
 from cdds_shared.certificates import CertificateRecord, CertificateStore
 from cdds_shared.messaging import make_broker, publish
 from cdds_shared.runs import FINISHED, RunStore
@@ -32,7 +33,6 @@ from cdds_shared.settings import Settings, load_settings
 from cdds_shared.ucs import statements
 from cdds_shared.ucs.query import UcsQuery
 from cdds_shared.ucs.seed import seed
-from cdds_shared.ucs.source import PostgresUcsSource
 from cdds_tools.bench.sandbox import Sandbox, cpu_seconds, peak_rss_bytes
 from cdds_tools.devstack import StackConfig
 from cdds_tools.devstack.config import find_root

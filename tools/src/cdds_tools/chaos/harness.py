@@ -160,7 +160,7 @@ class Harness:
     # -- the forged request ------------------------------------------------------------------
 
     async def _forged(self, scenario: Scenario) -> Result:
-        """The attack of issue #9: a ``RunRequested`` for a run the gateway never created, in
+        """A forged message: a ``RunRequested`` for a run the gateway never created, in
         the chaos tenant's name and for its user, but naming the victim tenant's UCS id."""
         run_id = uuid.uuid4().hex[:24]
         forged = RunRequested(

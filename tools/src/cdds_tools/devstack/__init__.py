@@ -1,4 +1,4 @@
-"""The real stack as local processes (DESIGN §8): RabbitMQ, PostgreSQL, FerretDB, MinIO and the
+"""The real stack as local processes: RabbitMQ, PostgreSQL, FerretDB, MinIO and the
 four CDDS services, under ``.local/`` of the checkout, on loopback ports, idempotently."""
 
 from cdds_tools.devstack.config import StackConfig

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["MARKER", "Managed", "describe", "port_open"]
+__all__ = ["MARKER", "Managed", "StackError", "describe", "port_open"]
 
 HealthCheck = Callable[[], str | None]  # None when healthy, else the reason
 MARKER = "CDDS_STACK_PROCESS"
@@ -110,6 +110,10 @@ def describe(pid: int) -> str:
     """``pid 123 (minio server …)`` for messages that tell the operator what to stop."""
     command = " ".join(_cmdline(pid))
     return f"pid {pid} ({command[:120]})" if command else f"pid {pid}"
+
+
+class StackError(RuntimeError):
+    """A process could not be started; the message names it, the reason and its log."""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The local RabbitMQ's users (issue #9): an operator and the services' own user, never ``guest``.
+"""The local RabbitMQ's users: an operator and the services' own user, never ``guest``.
 
 - ``cdds-ops``: administrator, for people and tests (management API, virtual hosts);
 - ``cdds-services``: what gateway, exporter, encryptor and janitor connect as. No management

@@ -1,4 +1,6 @@
-"""``make load``: a bounded HTTP load on the gateway's listings (issue #9, "cheap lists").
+"""``make load``: a bounded HTTP load on the gateway's listings.
+
+docs/operations.md § Lists and make load: the figures and how to read them.
 
 - ``seed``: a dedicated tenant and exporter with runs and their files to list, written through
   the stores as a fixture would (no real export);

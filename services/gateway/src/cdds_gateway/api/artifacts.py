@@ -1,5 +1,5 @@
 """`/api/v1/artifacts` — the sealed files: list, details, download (one, or up to 100 as one
-ZIP), delete (issue #4)."""
+ZIP), delete (docs/api.md § Artifacts)."""
 
 from __future__ import annotations
 

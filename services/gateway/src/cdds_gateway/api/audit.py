@@ -1,4 +1,4 @@
-"""`/api/v1/audit` — the audit log of the admin's tenant (issue #4)."""
+"""`/api/v1/audit` — the audit log of the admin's tenant (docs/api.md § Audit)."""
 
 from __future__ import annotations
 

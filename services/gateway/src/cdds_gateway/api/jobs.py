@@ -1,4 +1,4 @@
-"""`/api/v1/jobs` — export jobs: add, list, edit, clone, delete, enable, run (issue #4)."""
+"""`/api/v1/jobs` — jobs: add, list, edit, clone, delete, enable, run (docs/api.md § Jobs)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`/api/v1/me` — the signed-in user, their certificate and preferences (issue #4, DESIGN §1.2).
+"""`/api/v1/me` — the signed-in user, their certificate and preferences (docs/api.md § Me).
 
 The certificate upload is the raw file (PEM or DER, any content type) or a multipart form with
 the file in ``file``. At most ``certificate_max_bytes`` are read, whatever the client claims.

@@ -1,4 +1,4 @@
-"""`/api/v1/runs` — History: runs with progress, details, manifest, delete, clone (issue #4)."""
+"""`/api/v1/runs` — History: runs with progress, details, manifest, delete, clone (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`/api/v1/session` — sign in, sign out, and the *Next* step of the two-step sign-in (issue #4).
+"""`/api/v1/session` — sign in, sign out, the *Next* step of the two-step sign-in (docs/api.md).
 
 A sign-in always starts a new session (a token presented with it is ended first: no session
 fixation). The refusals tell the user what they can act on and nothing more: unknown user, wrong

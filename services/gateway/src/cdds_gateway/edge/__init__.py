@@ -1,4 +1,4 @@
-"""The guarded HTTP edge (issue #9): body limits and deadlines, security headers (middleware
+"""The guarded HTTP edge: body limits and deadlines, security headers (middleware
 installed by :func:`install`), and header limits and timeouts (:mod:`.protocol`, given to
 uvicorn by :mod:`cdds_gateway.serve`). docs/operations.md, "The HTTP edge", lists them."""
 

@@ -1,4 +1,4 @@
-"""Request bodies bounded while they stream in: a size limit per route and a deadline (issue #9).
+"""Request bodies bounded while they stream in: a size limit per route and a deadline.
 
 A pure ASGI middleware (Starlette's ``BaseHTTPMiddleware`` would buffer). It answers
 

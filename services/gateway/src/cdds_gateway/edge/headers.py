@@ -1,4 +1,4 @@
-"""Security headers on every response (issue #9; OWASP Secure Headers).
+"""Security headers on every response (OWASP Secure Headers; docs/operations.md § The HTTP edge).
 
 - ``Content-Security-Policy``: scripts, styles, images and form targets from the gateway itself
   only, no framing (the pages carry no inline script or style: ``web/static/cdds.js`` and

@@ -1,4 +1,4 @@
-"""Artifacts: the sealed files, their remaining days, downloads and deletion (DESIGN §1.5, §6).
+"""Artifacts: the sealed files, their days left, downloads, deletion (docs/web.md § Artifacts).
 
 A file is served only while it is ``available`` and before ``expires_at`` (410 afterwards, even
 if the janitor has not removed it yet). Downloads stream from MinIO through the gateway, so

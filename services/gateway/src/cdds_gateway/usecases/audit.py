@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from cdds_gateway.deps import GatewayDeps
+from cdds_gateway.jobs_store import as_utc
 from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.views import AuditView
 from cdds_shared.audit import AuditEvent, Outcome
-from cdds_shared.jobs import as_utc
 
 __all__ = ["SCHEDULER", "query_audit", "record"]
 

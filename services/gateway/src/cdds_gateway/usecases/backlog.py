@@ -1,4 +1,4 @@
-"""The hard cap on a user's backlog (issue #9; docs/pipeline.md, "Fair share").
+"""The hard cap on a user's backlog (docs/pipeline.md, "Fair share").
 
 Runs beyond a user's or tenant's concurrent limit are accepted and wait ``queued`` for their
 turn (the exporter's dispatch), so neither a scheduled occurrence nor an integration's request is

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cdds_gateway.deps import GatewayDeps
+from cdds_gateway.jobs_store import JobTimeframe
 from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.audit import record
 from cdds_gateway.usecases.jobs import JobCreate, create_job
@@ -15,7 +16,6 @@ from cdds_gateway.usecases.launch import launch, new_run_id
 from cdds_gateway.usecases.runs import get_run, load_run
 from cdds_gateway.usecases.views import CloneResult
 from cdds_shared.errors import NotFoundError
-from cdds_shared.jobs import JobTimeframe
 from cdds_shared.messaging.messages import Timeframe
 from cdds_shared.runs.model import Run, utcnow
 

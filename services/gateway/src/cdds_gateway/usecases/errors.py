@@ -30,7 +30,7 @@ UNAVAILABLE = "the export service is unavailable; nothing was started — try ag
 
 
 def not_found(kind: str, ident: str) -> ApiError:
-    """Unknown, or someone else's: the two are indistinguishable to the caller (DESIGN §7)."""
+    """Unknown, or someone else's: the two are indistinguishable to the caller."""
     return ApiError(404, "not_found", f"{kind} {ident} not found")
 
 

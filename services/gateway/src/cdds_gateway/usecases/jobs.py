@@ -1,4 +1,4 @@
-"""Jobs: add, list, edit, clone, delete, enable — and start a run of one (DESIGN §1.3).
+"""Jobs: add, list, edit, clone, delete, enable — and start a run of one (docs/web.md § Jobs).
 
 A job belongs to the user who created it (a clone to whoever cloned it); its runs are sealed
 for the owner's certificate, whoever starts them (the owner, a tenant admin, the scheduler).
@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cdds_gateway.deps import GatewayDeps
+from cdds_gateway.jobs_store import Job, JobSpec, JobTimeframe, Schedule, next_run_at, run_timeframe
 from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.audit import record
 from cdds_gateway.usecases.errors import invalid, invalid_from, not_found
@@ -20,7 +21,6 @@ from cdds_gateway.usecases.launch import launch, new_run_id, occurrence_run_id
 from cdds_gateway.usecases.runs import run_views
 from cdds_gateway.usecases.scope import scope
 from cdds_gateway.usecases.views import JobView, Page
-from cdds_shared.jobs import Job, JobSpec, JobTimeframe, Schedule, next_run_at, run_timeframe
 from cdds_shared.messaging.messages import RecordType
 from cdds_shared.runs.model import Run, utcnow
 

@@ -1,6 +1,6 @@
 """Starting a run: refuse without a usable certificate, then ``request_run``: the run document
 marked as the gateway's, ``RunRequested`` with publisher confirms — and if RabbitMQ does not
-confirm, the run removed again, so that nothing half-created remains (issues #4, #9)."""
+confirm, the run removed again, so that nothing half-created remains."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Where a waiting run stands (issue #9; docs/pipeline.md, "Fair share"): a run beyond its
+"""Where a waiting run stands (docs/pipeline.md, "Fair share"): a run beyond its
 user's or tenant's limit stays ``queued`` with its place in the tenant's queue, shown in the run
 view and History. One query per tenant on the page, and none when no run of it is queued."""
 

@@ -1,4 +1,4 @@
-"""History: runs with their progress, details, manifest, deletion and cloning (DESIGN §1.4).
+"""History: runs with progress, details, manifest, deletion and cloning (docs/web.md § History).
 
 A run belongs to its owner (whose certificate seals it); an admin sees the tenant's. A deleted
 run is cancelled first if it is still going, its files are deleted, and it leaves History (the
@@ -69,7 +69,7 @@ async def _views(
     *,
     one_by_id: bool = False,
 ) -> list[RunView]:
-    """Views of ``runs`` in three queries whatever their number (issue #9): their artifacts in
+    """Views of ``runs`` in three queries whatever their number: their artifacts in
     one, their partitions in one, the job titles not given in one (none if all are given).
     ``one_by_id``: a single run's files looked up by ``_id`` (``RunStore.files_of_run``)."""
     known = dict(titles or {})

@@ -1,5 +1,5 @@
-"""Who sees what (DESIGN §7): everything is confined to the caller's tenant; within it, jobs,
-runs and artifacts belong to their owner. An ``admin`` sees and manages the whole tenant's.
+"""Who sees what (docs/api.md § Who sees what): all is confined to the caller's tenant; within it,
+jobs, runs and artifacts belong to their owner. An ``admin`` sees and manages the whole tenant's.
 
 Every query of the use cases starts from ``scope(principal)``, so a forgotten filter cannot leak
 another tenant's documents; what is out of scope is reported as not found (404), never 403.

@@ -9,8 +9,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from cdds_gateway.jobs_store import Job, JobTimeframe, Schedule
 from cdds_shared.audit import AuditEvent
-from cdds_shared.jobs import Job, JobTimeframe, Schedule
 from cdds_shared.messaging.messages import RecordType
 from cdds_shared.runs.model import Artifact, Progress, Run, RunStatus
 

@@ -1,4 +1,4 @@
-"""Server-rendered web pages (DESIGN §1)."""
+"""Server-rendered web pages (docs/web.md)."""
 
 from fastapi import APIRouter
 

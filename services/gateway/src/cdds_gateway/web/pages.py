@@ -1,4 +1,4 @@
-"""The web pages users of the original service know (DESIGN §1): two-step sign-in, Access Denied,
+"""The web pages users of the original service know (docs/web.md): two-step sign-in, Access Denied,
 User preferences, Jobs, History, Artifacts. Server-rendered; every form post carries the CSRF
 token; every action goes through the same use cases as the REST API."""
 

@@ -1,4 +1,4 @@
-"""Export jobs (MongoDB ``jobs``): what to export, when, and the schedule arithmetic (issue #4).
+"""Export jobs (MongoDB ``jobs``): what to export, when, and the schedule arithmetic.
 
 A job is a saved export request of one user: source, record type, media types, timeframe, file
 split size and a schedule (``now`` = on demand, ``once`` at a moment, or recurring: every N hours
@@ -8,7 +8,7 @@ The scheduler claims due jobs with a conditional ``find_one_and_update`` (a leas
 ``claimed_at``/``claimed_by``), so any number of gateway replicas start each occurrence once.
 
 One module (longer than most) on purpose: the model, its pure schedule arithmetic and its store
-change together, and the workers never import it.
+change together, and only the gateway uses them (its use cases and scheduler).
 """
 
 from __future__ import annotations

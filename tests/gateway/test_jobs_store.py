@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cdds_shared.adapters.mongo import MongoDocumentStore
-from cdds_shared.jobs import (
+from cdds_gateway.jobs_store import (
     Job,
     JobSpec,
     JobStore,
@@ -23,6 +22,7 @@ from cdds_shared.jobs import (
     planned_end,
     run_timeframe,
 )
+from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.messaging.messages import Timeframe
 from cdds_shared.runs import PartitionPlan, Plan, Run, RunStore, utcnow
 

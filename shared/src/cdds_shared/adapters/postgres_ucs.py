@@ -1,25 +1,15 @@
-"""The UCS source port and its PostgreSQL (UCS 8.5) adapter.
+"""``PostgresUcsSource``: the ``UcsSource`` port (``cdds_shared.ports.ucs``) over UCS 8.5's schema.
 
-``stream`` yields one compact JSON object per record, rendered by PostgreSQL, as UTF-8 bytes
-without a trailing newline, in id order, from a server-side cursor (memory stays flat). Members:
-
-- interaction: id, tenantId, contactId, entityTypeId, mediaTypeId, typeId, subtypeId, status,
-  ownerId, parentId, threadId, startDate, endDate, modifiedDate, subject, theText,
-  structuredText, structuredTextMimeType, theComment, queueName, attachedData (object or null)
-- contact: id, tenantId, title, firstName, lastName, emailAddress, phoneNumber, customerId,
-  company, language, timeZone, createdDate, modifiedDate
-- attachment (``stream_attachments``): id, entityid (the interaction id), tenantId, theName,
-  mimeType, theSize, createdDate, content (base64, no line breaks)
-
-Dates are ISO 8601 in UTC (``2024-03-06T13:12:32.906+00:00``); absent values are ``null``.
-The adapter never writes: every connection has ``default_transaction_read_only=on``.
+PostgreSQL renders each record's JSON (the members the port lists); records come from a
+server-side cursor, so memory stays flat. The adapter never writes: every connection has
+``default_transaction_read_only=on``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -27,49 +17,15 @@ from psycopg.abc import Buffer
 from psycopg.adapt import Loader
 from psycopg.rows import scalar_row, tuple_row
 
+from cdds_shared.ports.ucs import KeyedRecord
 from cdds_shared.settings import UcsSettings
 from cdds_shared.ucs import statements
 from cdds_shared.ucs.connect import MAPPED_ERRORS, aconnect, dependency_error
 from cdds_shared.ucs.query import UcsQuery
 
-__all__ = ["KeyedRecord", "PostgresUcsSource", "UcsQuery", "UcsSource"]
+__all__ = ["PostgresUcsSource"]
 
 ATTACHMENT_FETCH_SIZE = 16
-KeyedRecord = tuple[str, bytes, int]
-"""``(id, JSON bytes, size of the record's attachment lines)`` from ``stream_batches``."""
-
-
-class UcsSource(Protocol):
-    """Read access to a UCS contact-history store (port). Errors: ``DependencyUnavailable``
-    (naming ``CDDS_UCS__DSN``) when the store is unreachable, ``ValidationFailed`` for a bad query.
-    """
-
-    async def ping(self) -> None:
-        """Check that the store answers and its tables are readable."""
-
-    async def count(self, query: UcsQuery) -> int:
-        """Number of records ``stream(query)`` would yield."""
-
-    async def counts(self, tenant_id: int) -> dict[str, Any]:
-        """Totals of a tenant per record type and interactions per media type."""
-
-    async def split_keys(self, query: UcsQuery, parts: int) -> list[str]:
-        """Ascending ids cutting the query into at most ``parts`` even key ranges."""
-
-    def stream(self, query: UcsQuery) -> AsyncIterator[bytes]:
-        """One JSON object per record (UTF-8, no newline), in id order."""
-
-    def stream_attachments(self, query: UcsQuery) -> AsyncIterator[bytes]:
-        """One JSON object per attachment of the query's interactions."""
-
-    def stream_batches(
-        self, query: UcsQuery, *, attachment_sizes: bool = False
-    ) -> AsyncIterator[list[KeyedRecord]]:
-        """Batches of ``(id, JSON, attachment bytes)`` in id order (the attachment size is the
-        exact byte length of the record's ``stream_attachments`` lines, newlines included)."""
-
-    async def close(self) -> None:
-        """Release connections."""
 
 
 class _JsonBytes(Loader):
