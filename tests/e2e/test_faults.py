@@ -16,7 +16,7 @@ INTERACTIONS, CONTACTS = 12_000, 100
 # Small fetches and one message at a time keep a run long enough to be interrupted mid-way.
 WORKER_ENV = {
     "CDDS_UCS__FETCH_SIZE": "100",
-    "CDDS_EXPORT__CONCURRENCY": "1",
+    "CDDS_RABBIT__PREFETCH": "1",
     "CDDS_EXPORT__PARTITION_RECORDS": "4000",
 }
 SPLIT = 48 * 1024

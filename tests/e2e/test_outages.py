@@ -30,7 +30,7 @@ INTERACTIONS, CONTACTS = 6000, 100
 # Small fetches and one message at a time keep a run long enough to cut it mid-way.
 WORKER_ENV = {
     "CDDS_UCS__FETCH_SIZE": "100",
-    "CDDS_EXPORT__CONCURRENCY": "1",
+    "CDDS_RABBIT__PREFETCH": "1",
     "CDDS_EXPORT__PARTITION_RECORDS": "2000",
     "CDDS_RETRY__TIERS_SECONDS": "[0.5,1,2]",
     "CDDS_RETRY__PROBE_INTERVAL_SECONDS": "0.5",

@@ -1,5 +1,5 @@
 """What every service entrypoint shares: settings or one clear line, dependency checks for
-start-up and ``/readyz``, health handlers for the FastStream workers."""
+start-up and ``/readyz``."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import asyncio
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import NoReturn
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, NoReturn
 
 from cdds_shared.errors import CddsError, ConfigError
 from cdds_shared.settings import Settings, load_settings
 
 __all__ = [
     "Check",
+    "await_dependencies",
     "dependency_checks",
     "run_checks",
     "settings_or_exit",
@@ -110,34 +111,35 @@ async def run_checks(checks: Mapping[str, Check], timeout: float = 5.0) -> dict[
     return dict(zip(names, results, strict=True))
 
 
-def wait_for_dependencies(service: str, checks: Mapping[str, Check], timeout: float) -> None:
-    """Block until every dependency answers, retrying for ``timeout`` seconds; otherwise end the
-    process with one line naming the setting to check. Runs its own loop in a thread, so it works
-    inside an app factory whether or not an event loop is already running."""
+async def await_dependencies(service: str, checks: Mapping[str, Check], timeout: float) -> None:
+    """Return once every dependency answers, retrying for ``timeout`` seconds; otherwise end the
+    process with one line naming the setting to check. What a worker's start runs first."""
     deadline = time.monotonic() + timeout
     failures: dict[str, str] = {}
     while True:
-        failures = {
-            name: reason
-            for name, reason in _in_thread(run_checks(checks, timeout=5.0)).items()
-            if reason != "ok"
-        }
+        results = await run_checks(checks, timeout=5.0)
+        failures = {name: reason for name, reason in results.items() if reason != "ok"}
         if not failures or time.monotonic() >= deadline:
             break
-        time.sleep(1.0)
+        await asyncio.sleep(1.0)
     if failures:
         name, reason = next(iter(failures.items()))
         _exit(service, f"cannot start: {name}: {reason}")
 
 
-def _in_thread(coro: Awaitable[dict[str, str]]) -> dict[str, str]:
-    result: dict[str, dict[str, str]] = {}
+def wait_for_dependencies(service: str, checks: Mapping[str, Check], timeout: float) -> None:
+    """``await_dependencies`` for a synchronous caller (the gateway's app factory): runs its own
+    loop in a thread, so it works whether or not an event loop is already running."""
+    _in_thread(await_dependencies(service, checks, timeout))
+
+
+def _in_thread(coro: Coroutine[Any, Any, None]) -> None:
     error: list[BaseException] = []
 
     def target() -> None:
         try:
-            result["value"] = asyncio.run(coro)  # type: ignore[arg-type]
-        except BaseException as exc:  # re-raised in the caller's thread
+            asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread (SystemExit too)
             error.append(exc)
 
     thread = threading.Thread(target=target, name="dependency-check")
@@ -145,4 +147,3 @@ def _in_thread(coro: Awaitable[dict[str, str]]) -> dict[str, str]:
     thread.join()
     if error:
         raise error[0]
-    return result["value"]

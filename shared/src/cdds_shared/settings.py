@@ -50,7 +50,11 @@ class RabbitSettings(BaseModel):
     management_url: str = Field(
         "http://127.0.0.1:15672", description="RabbitMQ management API (dead letters, health)"
     )
-    prefetch: int = Field(8, ge=1, le=1000, description="unacked messages per consumer")
+    # The one prefetch of every consumer (exporter, encryptor, janitor): how many messages each
+    # handles at once. Compression runs in threads, so about the number of cores.
+    prefetch: int = Field(
+        2, ge=1, le=1000, description="messages each consumer handles at once (its prefetch)"
+    )
     delivery_limit: int = Field(5, ge=1, description="deliveries before a message is dead-lettered")
 
 
@@ -147,7 +151,6 @@ class ExportSettings(BaseModel):
         "and each partition ends with its own (possibly smaller) file",
     )
     max_partitions: int = Field(64, ge=1, description="upper bound of partitions per run")
-    concurrency: int = Field(2, ge=1, le=64, description="messages one worker handles at once")
     stall_timeout_seconds: float = Field(
         1200.0,
         gt=0,
@@ -166,7 +169,7 @@ class ExportSettings(BaseModel):
         2,
         ge=1,
         description="partitions of one tenant in flight (published, not finished) at once; set "
-        "it to the exporters' total concurrency (replicas x CDDS_EXPORT__CONCURRENCY)",
+        "it to the exporters' total concurrency (replicas x CDDS_RABBIT__PREFETCH)",
     )
     dispatch_interval_seconds: float = Field(
         5.0, gt=0, description="how often an exporter repeats the dispatch of every tenant"

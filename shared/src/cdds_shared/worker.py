@@ -1,42 +1,46 @@
-"""The shape every FastStream worker shares: broker, topology, the fate of its messages, health
-endpoints, the pause while a dependency is down (docs/pipeline.md §11)."""
+"""The shared runner of the FastStream workers (docs/pipeline.md §11).
+
+A worker's composition root (its ``app.py``) builds a ``WorkerRuntime`` once — broker, topology,
+the fate of its messages, the dependency gate and checks; nothing connects — builds its deps on
+that broker, and hands its subscribers (a ``RabbitRouter``) and life-cycle hooks to
+``WorkerRuntime.app``. The ``WorkerApp`` it gets back waits for the dependencies when it starts,
+declares the topology, and serves ``/healthz`` and ``/readyz``.
+"""
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit import Channel, RabbitBroker, RabbitRouter
 
+from cdds_shared.health import health_routes
 from cdds_shared.logging import configure_logging, get_logger
 from cdds_shared.messaging import (
     DependencyGate,
     FatePolicy,
     GiveUp,
+    Topology,
     declare_topology,
     make_broker,
     topology_of,
 )
-from cdds_shared.runtime import (
-    dependency_checks,
-    run_checks,
-    settings_or_exit,
-    wait_for_dependencies,
-)
+from cdds_shared.runtime import Check, await_dependencies, dependency_checks
 from cdds_shared.settings import Settings
 
-__all__ = ["WorkerHooks", "create_worker_app"]
+__all__ = ["WorkerApp", "WorkerHooks", "WorkerRuntime"]
 
 Hook = Callable[[], Awaitable[None]]
 
 
 @dataclass
 class WorkerHooks:
-    """What a worker's ``register`` adds to the app's life: ``on_startup`` runs before the broker
-    starts consuming (connect clients), ``after_startup`` once it consumes (background loops),
+    """What a worker adds to the app's life: ``on_startup`` runs before the broker starts
+    consuming (connect clients), ``after_startup`` once it consumes (background loops),
     ``on_shutdown`` after consuming stopped and in-flight messages finished. ``on_give_up``
     fails the run a message belongs to when its fate is a dead letter (``messaging/fate.py``);
     without it (the janitor) nothing but the message is given up."""
@@ -47,67 +51,89 @@ class WorkerHooks:
     on_give_up: GiveUp | None = None
 
 
-Register = Callable[[RabbitBroker, Settings], WorkerHooks | None]
+@dataclass(frozen=True)
+class WorkerRuntime:
+    """What every worker shares, built once from the settings; nothing connects here.
+    ``channel`` is the one consumer channel of its subscribers: ``CDDS_RABBIT__PREFETCH``
+    messages per consumer, like every other consumer's."""
 
+    service: str
+    dependencies: tuple[str, ...]
+    broker: RabbitBroker
+    topology: Topology
+    channel: Channel
+    checks: dict[str, Check]
+    gate: DependencyGate
+    fate: FatePolicy
+    startup_timeout_seconds: float
 
-def create_worker_app(
-    service: str,
-    dependencies: tuple[str, ...],
-    register: Register | None = None,
-    settings: Settings | None = None,
-    routes: Sequence[tuple[str, ASGIApp]] = (),
-) -> AsgiFastStream:
-    """Build a worker: waits for its dependencies (one clear line if they stay down), declares the
-    topology, registers its subscribers, and serves ``/healthz`` (alive and connected to the
-    broker) and ``/readyz`` (every dependency answers and none is marked down) on
-    ``CDDS_WORKER__HOST/PORT``, plus the worker's own ``routes`` (e.g. the janitor's
-    ``/metrics``)."""
-    settings = settings_or_exit(service, settings)
-    configure_logging(settings.log_level)
-    log = get_logger(f"cdds.{service}")
-    checks = dependency_checks(settings, ("rabbitmq", *dependencies))
-    wait_for_dependencies(service, checks, settings.startup_timeout_seconds)
-
-    topology = topology_of(settings)
-    gate = DependencyGate(checks, probe_interval=settings.retry.probe_interval_seconds)
-    fate = FatePolicy(settings.retry, topology, gate=gate)
-    broker = make_broker(settings.rabbit, fate=fate)
-    hooks = (register(broker, settings) if register is not None else None) or WorkerHooks()
-    fate.on_give_up = hooks.on_give_up
-
-    @get(include_in_schema=False)
-    async def healthz(scope: object) -> AsgiResponse:
-        alive = await broker.ping(timeout=2.0)
-        return _json({"status": "ok" if alive else "broker connection lost"}, 200 if alive else 503)
-
-    @get(include_in_schema=False)
-    async def readyz(scope: object) -> AsgiResponse:
-        results = await run_checks(checks, timeout=5.0)
-        # A dependency the worker found down stays "not ready" until its probe reopened the
-        # gate, so readiness and the pause agree.
-        results.update({name: f"paused: {reason}" for name, reason in gate.down.items()})
-        ready = all(r == "ok" for r in results.values())
-        return _json(
-            {"status": "ready" if ready else "not ready", "checks": results}, 200 if ready else 503
+    @classmethod
+    def build(
+        cls, service: str, dependencies: tuple[str, ...], settings: Settings
+    ) -> WorkerRuntime:
+        configure_logging(settings.log_level)
+        checks = dependency_checks(settings, ("rabbitmq", *dependencies))
+        topology = topology_of(settings)
+        gate = DependencyGate(checks, probe_interval=settings.retry.probe_interval_seconds)
+        fate = FatePolicy(settings.retry, topology, gate=gate)
+        return cls(
+            service=service,
+            dependencies=dependencies,
+            broker=make_broker(settings.rabbit, fate=fate),
+            topology=topology,
+            channel=Channel(
+                prefetch_count=settings.rabbit.prefetch,
+                publisher_confirms=True,
+                on_return_raises=True,
+            ),
+            checks=checks,
+            gate=gate,
+            fate=fate,
+            startup_timeout_seconds=settings.startup_timeout_seconds,
         )
 
-    async def declare() -> None:
-        await declare_topology(broker, topology)
-        log.info("worker started", service=service, dependencies=list(dependencies))
+    def app(
+        self,
+        subscribers: RabbitRouter,
+        hooks: WorkerHooks,
+        routes: Sequence[tuple[str, ASGIApp]] = (),
+    ) -> WorkerApp:
+        """The worker: ``subscribers`` on the broker, ``hooks`` in its life, ``/healthz`` and
+        ``/readyz`` plus the worker's own ``routes`` (e.g. the janitor's ``/metrics``) on the
+        port ``faststream run`` is given."""
+        self.broker.include_router(subscribers)
+        self.fate.on_give_up = hooks.on_give_up
+        log = get_logger(f"cdds.{self.service}")
 
-    return AsgiFastStream(
-        broker,
-        asgi_routes=[("/healthz", healthz), ("/readyz", readyz), *routes],
-        on_startup=hooks.on_startup,
-        after_startup=[declare, *hooks.after_startup],
-        # FastStream runs on_shutdown before the broker stops consuming: only release held
-        # messages there; clients close once in-flight messages finished.
-        on_shutdown=[gate.release],
-        after_shutdown=hooks.on_shutdown,
-    )
+        async def declare() -> None:
+            await declare_topology(self.broker, self.topology)
+            log.info("worker started", service=self.service, dependencies=list(self.dependencies))
+
+        return WorkerApp(
+            self,
+            subscribers,
+            asgi_routes=[*health_routes(self.broker, self.checks, self.gate), *routes],
+            on_startup=hooks.on_startup,
+            after_startup=[declare, *hooks.after_startup],
+            # FastStream runs on_shutdown before the broker stops consuming: only release held
+            # messages there; clients close once in-flight messages finished.
+            on_shutdown=[self.gate.release],
+            after_shutdown=hooks.on_shutdown,
+        )
 
 
-def _json(body: dict[str, object], status: int) -> AsgiResponse:
-    return AsgiResponse(
-        json.dumps(body).encode(), status, headers={"content-type": "application/json"}
-    )
+class WorkerApp(AsgiFastStream):
+    """A worker's app. ``run`` (what ``faststream run`` calls) first waits for the dependencies,
+    ending the process with one line naming the setting to check if they stay down."""
+
+    def __init__(self, runtime: WorkerRuntime, subscribers: RabbitRouter, **options: Any) -> None:
+        super().__init__(runtime.broker, **options)
+        self.runtime = runtime
+        self.subscribers = subscribers
+
+    async def run(
+        self, log_level: int = logging.INFO, run_extra_options: dict[str, Any] | None = None
+    ) -> None:
+        r = self.runtime
+        await await_dependencies(r.service, r.checks, r.startup_timeout_seconds)
+        await super().run(log_level, run_extra_options)

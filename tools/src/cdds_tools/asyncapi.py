@@ -1,8 +1,8 @@
 """The AsyncAPI document of CDDS's messages, generated from the code (docs/pipeline.md §10).
 
-Every worker registers its real subscribers on one broker here, and the events services publish
-for others (progress, completion, failure) are declared as publishers, so the document shows the
-whole contract. Nothing connects: ``register`` only builds clients.
+Every worker's app is built here (nothing connects until an app starts) and its real subscribers
+are moved onto one broker, and the events services publish for others (progress, completion,
+failure) are declared as publishers, so the document shows the whole contract.
 
 ``make asyncapi`` runs ``faststream docs gen --factory cdds_tools.asyncapi:create_app --yaml``.
 """
@@ -13,9 +13,9 @@ from faststream import FastStream
 from faststream.rabbit import RabbitBroker
 from faststream.specification import AsyncAPI
 
-from cdds_encryptor.app import register as register_encryptor
-from cdds_exporter.app import register as register_exporter
-from cdds_janitor.app import register as register_janitor
+from cdds_encryptor.app import create_app as create_encryptor
+from cdds_exporter.app import create_app as create_exporter
+from cdds_janitor.app import create_app as create_janitor
 from cdds_shared.messaging.messages import (
     ArtifactExpired,
     ExportPartition,
@@ -43,9 +43,8 @@ PUBLISHED: dict[type[Message], str] = {
 def create_app() -> FastStream:
     settings = Settings(environment="development")
     broker = RabbitBroker("amqp://cdds.example:5672/", description="CDDS message broker")
-    register_exporter(broker, settings)
-    register_encryptor(broker, settings)
-    register_janitor(broker, settings)
+    for create in (create_exporter, create_encryptor, create_janitor):
+        broker.include_router(create(settings).subscribers)
     for message, description in PUBLISHED.items():
         broker.publisher(
             exchange=EVENTS,

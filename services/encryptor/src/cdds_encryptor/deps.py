@@ -10,7 +10,12 @@ from faststream.rabbit import RabbitBroker
 from cdds_shared.messaging import Topology
 from cdds_shared.retention.timer import ExpiryTimer
 from cdds_shared.runs.deps import RunDeps
-from cdds_shared.settings import Settings
+from cdds_shared.settings import (
+    MinioSettings,
+    MongoSettings,
+    RetentionSettings,
+    TransitSettings,
+)
 
 __all__ = ["EncryptorDeps"]
 
@@ -21,11 +26,19 @@ class EncryptorDeps(RunDeps):
     timer: ExpiryTimer
 
     @classmethod
-    def build(cls, broker: RabbitBroker, settings: Settings) -> EncryptorDeps:
-        retention = settings.retention.seconds
-        topology = Topology(delivery_limit=settings.rabbit.delivery_limit)
+    def build(
+        cls,
+        broker: RabbitBroker,
+        topology: Topology,
+        *,
+        mongo: MongoSettings,
+        minio: MinioSettings,
+        transit: TransitSettings,
+        retention: RetentionSettings,
+    ) -> EncryptorDeps:
+        """From the settings parts the encryptor uses; no connection is made."""
         return cls(
-            **cls.common(broker, settings),
-            retention_seconds=retention,
-            timer=ExpiryTimer(broker, retention, topology),
+            **cls.common(broker, mongo=mongo, minio=minio, transit=transit),
+            retention_seconds=retention.seconds,
+            timer=ExpiryTimer(broker, retention.seconds, topology),
         )

@@ -11,7 +11,13 @@ from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
 from cdds_shared.ports.ucs import UcsSource
 from cdds_shared.runs.deps import RunDeps
 from cdds_shared.runs.dispatch_store import DispatchStore
-from cdds_shared.settings import ExportSettings, Settings
+from cdds_shared.settings import (
+    ExportSettings,
+    MinioSettings,
+    MongoSettings,
+    TransitSettings,
+    UcsSettings,
+)
 
 __all__ = ["ExporterDeps"]
 
@@ -23,12 +29,22 @@ class ExporterDeps(RunDeps):
     dispatch: DispatchStore
 
     @classmethod
-    def build(cls, broker: RabbitBroker, settings: Settings) -> ExporterDeps:
-        common = cls.common(broker, settings)
+    def build(
+        cls,
+        broker: RabbitBroker,
+        *,
+        ucs: UcsSettings,
+        mongo: MongoSettings,
+        minio: MinioSettings,
+        transit: TransitSettings,
+        export: ExportSettings,
+    ) -> ExporterDeps:
+        """From the settings parts the exporter uses; no connection is made."""
+        common = cls.common(broker, mongo=mongo, minio=minio, transit=transit)
         return cls(
             **common,
-            ucs=PostgresUcsSource.from_settings(settings.ucs),
-            export=settings.export,
+            ucs=PostgresUcsSource.from_settings(ucs),
+            export=export,
             dispatch=DispatchStore(common["documents"]),
         )
 

@@ -17,7 +17,6 @@ from cdds_exporter.dispatch import dispatch_all, republish_lost, waiting_for_tur
 from cdds_exporter.planning import start_run
 from cdds_shared.logging import get_logger
 from cdds_shared.runs.lifecycle import announce_overdue, fail_stalled
-from cdds_shared.settings import Settings
 
 __all__ = ["Watchdog"]
 
@@ -25,11 +24,11 @@ log = get_logger("cdds.exporter.watchdog")
 
 
 class Watchdog:
-    def __init__(self, deps: ExporterDeps, settings: Settings) -> None:
+    def __init__(self, deps: ExporterDeps) -> None:
         self._deps = deps
-        self._timeout = settings.export.stall_timeout_seconds
-        self._interval = settings.export.watchdog_interval_seconds
-        self._dispatch_interval = settings.export.dispatch_interval_seconds
+        self._timeout = deps.export.stall_timeout_seconds
+        self._interval = deps.export.watchdog_interval_seconds
+        self._dispatch_interval = deps.export.dispatch_interval_seconds
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

@@ -13,7 +13,7 @@ from cdds_shared.audit import AuditLog
 from cdds_shared.messaging import Topology, publish
 from cdds_shared.retention import ExpiryTimer, RetentionPorts
 from cdds_shared.runs.store import RunStore
-from cdds_shared.settings import Settings
+from cdds_shared.settings import MinioSettings, MongoSettings, RetentionSettings
 
 __all__ = ["JanitorDeps"]
 
@@ -27,21 +27,28 @@ class JanitorDeps:
     staging_prefix: str
 
     @classmethod
-    def build(cls, broker: RabbitBroker, settings: Settings) -> JanitorDeps:
-        """No connection is made here."""
-        documents = MongoDocumentStore(settings.mongo)
-        topology = Topology(delivery_limit=settings.rabbit.delivery_limit)
+    def build(
+        cls,
+        broker: RabbitBroker,
+        topology: Topology,
+        *,
+        mongo: MongoSettings,
+        minio: MinioSettings,
+        retention: RetentionSettings,
+    ) -> JanitorDeps:
+        """From the settings parts the janitor uses; no connection is made."""
+        documents = MongoDocumentStore(mongo)
         return cls(
             documents=documents,
             retention=RetentionPorts(
                 runs=RunStore(documents),
-                objects=MinioObjectStore(settings.minio),
+                objects=MinioObjectStore(minio),
                 audit=AuditLog(documents),
                 publish=partial(publish, broker),
             ),
-            timer=ExpiryTimer(broker, settings.retention.seconds, topology),
-            retention_seconds=settings.retention.seconds,
-            staging_prefix=settings.minio.staging_prefix,
+            timer=ExpiryTimer(broker, retention.seconds, topology),
+            retention_seconds=retention.seconds,
+            staging_prefix=minio.staging_prefix,
         )
 
     async def start(self) -> None:

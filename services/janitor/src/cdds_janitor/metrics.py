@@ -131,7 +131,7 @@ class JanitorMetrics:
         return "\n".join(lines) + "\n"
 
     def route(self) -> tuple[str, ASGIApp]:
-        """``("/metrics", app)`` for ``create_worker_app(routes=...)``."""
+        """``("/metrics", app)`` for ``WorkerRuntime.app(routes=...)``."""
 
         @get(include_in_schema=False)
         async def metrics(scope: object) -> AsgiResponse:

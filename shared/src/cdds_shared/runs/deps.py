@@ -17,7 +17,7 @@ from cdds_shared.messaging import publish
 from cdds_shared.ports.objects import ObjectStore
 from cdds_shared.runs.lifecycle import Publish, fail_run
 from cdds_shared.runs.store import RunStore
-from cdds_shared.settings import Settings
+from cdds_shared.settings import MinioSettings, MongoSettings, TransitSettings
 
 __all__ = ["RunDeps"]
 
@@ -33,17 +33,23 @@ class RunDeps:
     staging_prefix: str
 
     @staticmethod
-    def common(broker: RabbitBroker, settings: Settings) -> dict[str, Any]:
+    def common(
+        broker: RabbitBroker,
+        *,
+        mongo: MongoSettings,
+        minio: MinioSettings,
+        transit: TransitSettings,
+    ) -> dict[str, Any]:
         """Keyword arguments for the fields above (no connection is made)."""
-        documents = MongoDocumentStore(settings.mongo)
+        documents = MongoDocumentStore(mongo)
         return {
             "documents": documents,
             "runs": RunStore(documents),
             "certificates": CertificateStore(documents),
-            "objects": MinioObjectStore(settings.minio),
-            "transit": TransitKey.from_base64(settings.transit.key.get_secret_value()),
+            "objects": MinioObjectStore(minio),
+            "transit": TransitKey.from_base64(transit.key.get_secret_value()),
             "publish": partial(publish, broker),
-            "staging_prefix": settings.minio.staging_prefix,
+            "staging_prefix": minio.staging_prefix,
         }
 
     async def give_up(self, run_id: str, reason: str) -> None:

@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             operator=StackConfig(root=find_root()).rabbit_users().ops,
             extra_env={
                 "CDDS_EXPORT__COMPRESSION_LEVEL": str(args.level),
-                **({"CDDS_EXPORT__CONCURRENCY": str(args.concurrency)} if args.concurrency else {}),
+                **({"CDDS_RABBIT__PREFETCH": str(args.concurrency)} if args.concurrency else {}),
                 **(
                     {"CDDS_EXPORT__PARTITION_RECORDS": str(args.partition_records)}
                     if args.partition_records
