@@ -144,6 +144,7 @@ class FakeCollection:
         self._name = name
         self.docs: dict[Any, Document] = {}
         self._unique: list[tuple[str, ...]] = []
+        self.writes = 0
 
     @property
     def name(self) -> str:
@@ -161,6 +162,7 @@ class FakeCollection:
         self.docs[doc["_id"]] = doc
 
     async def insert(self, doc: Mapping[str, Any]) -> Any:
+        self.writes += 1
         stored = _bson(doc)
         stored.setdefault("_id", uuid.uuid4().hex)
         if stored["_id"] in self.docs:
@@ -198,6 +200,7 @@ class FakeCollection:
         return len(self._matching(filter))
 
     async def update(self, filter: Filter, set: Mapping[str, Any]) -> int:
+        self.writes += 1
         found = self._matching(filter)
         for doc in found:
             await self.find_one_and_update({"_id": doc["_id"]}, {"$set": set})
@@ -212,6 +215,7 @@ class FakeCollection:
         return_after: bool = True,
         sort: SortSpec | None = None,
     ) -> Document | None:
+        self.writes += 1
         unknown = set(update) - {"$set", "$inc", "$setOnInsert"}
         if unknown:
             raise NotImplementedError(f"FakeCollection: update {sorted(unknown)}")
@@ -246,6 +250,7 @@ class FakeCollection:
         return doc
 
     async def delete(self, filter: Filter) -> int:
+        self.writes += 1
         found = self._matching(filter)
         for doc in found:
             del self.docs[doc["_id"]]
@@ -276,6 +281,10 @@ class FakeDocumentStore:
 
     async def ping(self) -> None:
         return None
+
+    @property
+    def writes(self) -> int:
+        return sum(c.writes for c in self.collections.values())
 
     def collection(self, name: str) -> FakeCollection:
         return self.collections.setdefault(name, FakeCollection(name))

@@ -25,6 +25,7 @@ from cdds_gateway.jobs_store import (
 from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.messaging.messages import Timeframe
 from cdds_shared.runs import PartitionPlan, Plan, Run, RunStore, utcnow
+from cdds_shared.scope import Scope
 
 
 def at(text: str) -> datetime:
@@ -250,12 +251,12 @@ def job_of(tenant: str = "acme", **fields: Any) -> Job:
 async def test_a_job_is_stored_and_scoped(jobs: JobStore) -> None:
     job = job_of(media_types=None, timeframe=JobTimeframe(kind="since_previous"))
     await jobs.insert(job)
-    assert await jobs.get(job.id, {"tenant": "acme"}) == job
-    assert await jobs.get(job.id, {"tenant": "other"}) is None
-    assert await jobs.get(job.id, {"tenant": "acme", "owner": "u2"}) is None
-    assert await jobs.update(job.id, {"tenant": "other"}, {"title": "x"}) is None
-    assert not await jobs.delete(job.id, {"tenant": "other"})
-    assert [j.id for j in await jobs.find({"tenant": "acme"})] == [job.id]
+    assert await jobs.get(job.id, Scope("acme")) == job
+    assert await jobs.get(job.id, Scope("other")) is None
+    assert await jobs.get(job.id, Scope("acme", "u2")) is None
+    assert await jobs.update(job.id, Scope("other"), {"title": "x"}) is None
+    assert not await jobs.delete(job.id, Scope("other"))
+    assert [j.id for j in await jobs.find(Scope("acme"))] == [job.id]
     assert await jobs.titles({job.id, "unknown"}) == {job.id: "j"}
 
 
@@ -288,7 +289,7 @@ async def test_a_claim_is_released_with_or_without_moving_on(jobs: JobStore) -> 
     assert again is not None
     following = now + timedelta(hours=1)
     assert await jobs.release(again, "me", next_run_at=following, last_error=None)
-    stored = await jobs.get(job.id, {})
+    stored = await jobs.get(job.id, Scope(job.tenant))
     assert stored is not None and stored.next_run_at == following and stored.claimed_at is None
 
 
@@ -299,9 +300,9 @@ async def test_an_edit_during_a_claim_wins(jobs: JobStore) -> None:
     claimed = await jobs.claim_due(utcnow(), timedelta(minutes=2), "me")
     assert claimed is not None
     edited = utcnow() + timedelta(days=1)
-    await jobs.update(job.id, {}, {"next_run_at": edited})
+    await jobs.update(job.id, Scope(job.tenant), {"next_run_at": edited})
     assert await jobs.release(claimed, "me", next_run_at=utcnow() + timedelta(hours=1))
-    stored = await jobs.get(job.id, {})
+    stored = await jobs.get(job.id, Scope(job.tenant))
     assert stored is not None and stored.next_run_at == edited and stored.claimed_by is None
 
 

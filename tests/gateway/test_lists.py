@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cdds_gateway.usecases.scope import matches
 from cdds_shared.ports.documents import DocumentCollection
+from cdds_shared.scope import Scope
 from cdds_tools.load.seed import LoadAccount, seed_account
 from tests.gateway.conftest import PASSWORD, Account, Gateway, SignedInUser, new_name, sign_in
 
@@ -185,10 +185,10 @@ async def test_a_run_or_file_out_of_scope_is_still_not_found(
         assert response.status_code == 404, (url, response.text)
 
 
-def test_matches_takes_plain_equalities_and_none_for_missing() -> None:
+def test_a_scope_admits_its_tenant_and_owner_only() -> None:
     doc = {"_id": "r", "tenant": "a", "owner": "u"}
-    assert matches(doc, {"tenant": "a", "owner": "u", "deleted_at": None})
-    assert not matches(doc, {"tenant": "b"})
-    assert not matches({**doc, "deleted_at": "now"}, {"deleted_at": None})
-    with pytest.raises(ValueError, match="plain equalities"):
-        matches(doc, {"status": {"$in": ["queued"]}})
+    assert Scope("a", "u").admits(doc) and Scope("a").admits(doc)
+    assert not Scope("b").admits(doc) and not Scope("a", "v").admits(doc)
+    assert not Scope("a").admits({"_id": "r", "owner": "u"})  # no tenant: never in scope
+    assert Scope("a", "u").filter() == {"tenant": "a", "owner": "u"}
+    assert Scope("a").filter() == {"tenant": "a"}

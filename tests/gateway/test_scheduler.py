@@ -21,6 +21,7 @@ from cdds_gateway.usecases.launch import occurrence_run_id
 from cdds_shared.certificates import CertificateRecord
 from cdds_shared.messaging import make_broker
 from cdds_shared.runs import Run, utcnow
+from cdds_shared.scope import Scope
 from tests.gateway.conftest import new_tenant, new_user, rsa_certificate, sign_in
 from tests.gateway.jobs_fixtures import (
     World,
@@ -68,13 +69,13 @@ async def new_job(world: World, who: Any = None, **fields: Any) -> Job:
     body = {"title": "scheduled", "type": "interaction", **fields}
     response = await world.api.post("/api/v1/jobs", json=body, headers=(who or world.alice).bearer)
     assert response.status_code == 201, response.text
-    job = await world.deps.jobs.get(response.json()["id"], {})
+    job = await world.deps.jobs.get(response.json()["id"], Scope((who or world.alice).tenant.name))
     assert job is not None
     return job
 
 
 async def job_now(world: World, job: Job) -> Job:
-    found = await world.deps.jobs.get(job.id, {})
+    found = await world.deps.jobs.get(job.id, Scope(job.tenant))
     assert found is not None
     return found
 
@@ -232,7 +233,9 @@ async def test_an_occurrence_already_started_is_not_started_again(world: World) 
     assert job.next_run_at is not None
     moment = job.next_run_at + timedelta(minutes=1)
     assert len(await run_due_jobs(world.deps, moment)) == 1
-    await world.deps.jobs.update(job.id, {}, {"next_run_at": job.next_run_at})  # as if never moved
+    await world.deps.jobs.update(
+        job.id, Scope(job.tenant), {"next_run_at": job.next_run_at}
+    )  # as if never moved
     assert await run_due_jobs(world.deps, moment) == []
     assert len(await runs_of(world, job)) == 1
     assert (await job_now(world, job)).next_run_at == job.next_run_at + timedelta(hours=6)

@@ -18,7 +18,9 @@ from cdds_shared.certificates import CertificateStore
 from cdds_shared.identity import IdentityStore
 from cdds_shared.identity.policy import IdentityPolicy
 from cdds_shared.messaging import publish
+from cdds_shared.ports.documents import DocumentStore
 from cdds_shared.ports.objects import ObjectStore
+from cdds_shared.runs.dispatch_store import DispatchStore
 from cdds_shared.runs.lifecycle import Publish
 from cdds_shared.runs.store import RunStore
 from cdds_shared.settings import Settings
@@ -29,7 +31,7 @@ __all__ = ["Deps", "GatewayDeps", "get_deps"]
 @dataclass
 class GatewayDeps:
     settings: Settings
-    documents: MongoDocumentStore
+    documents: DocumentStore
     runs: RunStore
     certificates: CertificateStore
     identity: IdentityStore
@@ -38,6 +40,7 @@ class GatewayDeps:
     objects: ObjectStore
     publish: Publish
     reads: Coalescer
+    dispatch: DispatchStore
 
     @classmethod
     def build(cls, broker: RabbitBroker, settings: Settings) -> GatewayDeps:
@@ -53,6 +56,7 @@ class GatewayDeps:
             objects=MinioObjectStore(settings.minio),
             publish=partial(publish, broker),
             reads=Coalescer(lambda: documents.writes),
+            dispatch=DispatchStore(documents),
         )
 
     async def start(self) -> None:

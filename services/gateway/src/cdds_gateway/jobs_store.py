@@ -24,6 +24,7 @@ from cdds_shared.messaging.messages import RecordType, Timeframe
 from cdds_shared.ports.documents import DocumentCollection, DocumentStore, IndexSpec, SortSpec
 from cdds_shared.runs.model import Run, to_millis
 from cdds_shared.runs.store import ARTIFACTS, RUNS
+from cdds_shared.scope import Scope
 
 __all__ = [
     "DEFAULT_SPLIT_SIZE",
@@ -310,33 +311,37 @@ class JobStore:
     async def insert(self, job: Job) -> None:
         await self._c.insert(job.document())
 
-    async def get(self, job_id: str, scope: Mapping[str, Any]) -> Job | None:
-        doc = await self._c.find_one({**scope, "_id": job_id})
+    async def get(self, job_id: str, scope: Scope) -> Job | None:
+        doc = await self._c.find_one({**scope.filter(), "_id": job_id})
         return None if doc is None else Job.model_validate(doc)
 
     async def find(
         self,
-        scope: Mapping[str, Any],
+        scope: Scope,
         *,
         sort: SortSpec | None = None,
         limit: int | None = None,
         skip: int = 0,
     ) -> list[Job]:
-        found = self._c.find(dict(scope), sort=sort or [("created_at", -1)], limit=limit, skip=skip)
+        where = scope.filter()
+        found = self._c.find(where, sort=sort or [("created_at", -1)], limit=limit, skip=skip)
         return [Job.model_validate(d) async for d in found]
 
-    async def count(self, scope: Mapping[str, Any]) -> int:
-        return await self._c.count(dict(scope))
+    async def count(self, scope: Scope) -> int:
+        return await self._c.count(scope.filter())
 
-    async def update(
-        self, job_id: str, scope: Mapping[str, Any], changes: Mapping[str, Any]
-    ) -> Job | None:
+    async def update(self, job_id: str, scope: Scope, changes: Mapping[str, Any]) -> Job | None:
         """``$set`` ``changes`` on the job in ``scope``; the job after, or ``None``."""
-        doc = await self._c.find_one_and_update({**scope, "_id": job_id}, {"$set": dict(changes)})
+        where = {**scope.filter(), "_id": job_id}
+        doc = await self._c.find_one_and_update(where, {"$set": dict(changes)})
         return None if doc is None else Job.model_validate(doc)
 
-    async def delete(self, job_id: str, scope: Mapping[str, Any]) -> bool:
-        return await self._c.delete({**scope, "_id": job_id}) > 0
+    async def delete(self, job_id: str, scope: Scope) -> bool:
+        return await self._c.delete({**scope.filter(), "_id": job_id}) > 0
+
+    async def record_run(self, job_id: str, tenant: str, run_id: str, at: datetime) -> None:
+        """The job's latest run is ``run_id``, requested ``at`` (whoever started it)."""
+        await self.update(job_id, Scope(tenant), {"last_run_id": run_id, "last_run_at": at})
 
     async def titles(self, job_ids: set[str]) -> dict[str, str]:
         if not job_ids:

@@ -121,4 +121,10 @@ class DocumentStore(Protocol):
         """Check the server answers; raise ``DependencyUnavailable`` naming the setting."""
         ...
 
+    @property
+    def writes(self) -> int:
+        """How many writes this process has finished or given up on through the store; a read
+        that starts after a write sees a higher count (the gateway shares reads by it)."""
+        ...
+
     def collection(self, name: str) -> DocumentCollection: ...

@@ -2,67 +2,39 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from cdds_shared.errors import ConflictError, NotFoundError
-from cdds_shared.ports.documents import DocumentCollection, DocumentStore, IndexSpec
+from cdds_shared.ports.documents import IndexSpec
 from cdds_shared.runs.model import (
     ACTIVE,
-    FINISHED,
     Artifact,
     Plan,
     Progress,
     Run,
     RunStatus,
-    artifact_id,
     to_millis,
     utcnow,
 )
+from cdds_shared.runs.pages import ARTIFACTS, CHECKPOINTS, PARTITIONS, RUNS, RunPages, partition_id
 from cdds_shared.runs.progress import is_complete, progress_of
 
-__all__ = ["Checkpoint", "RunStore"]
+__all__ = ["ARTIFACTS", "CHECKPOINTS", "PARTITIONS", "RUNS", "Checkpoint", "RunStore"]
 
-RUNS, PARTITIONS, CHECKPOINTS, ARTIFACTS = "runs", "run_partitions", "run_checkpoints", "artifacts"
 ANNOUNCED: tuple[RunStatus, ...] = ("completed", "no_data", "failed")
 """End states announced by an event (``RunCompleted`` / ``RunFailed``); cancelling is the user's
 own act."""
-BY_ID_MAX = 32
-"""Documents a run's details may look up one by one (``files_of_run``) before one query is
-cheaper."""
 
 
 class Checkpoint(dict[str, Any]):
     """``{_id, part, last_id, total, last, message, announced}`` of a staged part's cut."""
 
 
-def _partition_id(run_id: str, partition: int) -> str:
-    return f"{run_id}:{partition:04d}"
-
-
-class RunStore:
-    """Collections are looked up on use, so the store can be built before the client connects."""
-
-    def __init__(self, documents: DocumentStore) -> None:
-        self._documents = documents
-
-    @property
-    def _runs(self) -> DocumentCollection:
-        return self._documents.collection(RUNS)
-
-    @property
-    def _partitions(self) -> DocumentCollection:
-        return self._documents.collection(PARTITIONS)
-
-    @property
-    def _checkpoints(self) -> DocumentCollection:
-        return self._documents.collection(CHECKPOINTS)
-
-    @property
-    def _artifacts(self) -> DocumentCollection:
-        return self._documents.collection(ARTIFACTS)
+class RunStore(RunPages):
+    """Runs, their partitions, checkpoints and artifacts, for the workers and the gateway; the
+    gateway's scoped pages are in ``RunPages``."""
 
     async def ensure_indexes(self) -> None:
         await self._runs.ensure_indexes([IndexSpec((("status", 1),))])
@@ -155,7 +127,7 @@ class RunStore:
         }
         if done:
             values |= {"done": True, "parts": parts}
-        doc_id = _partition_id(run_id, partition)
+        doc_id = partition_id(run_id, partition)
         if not await self._partitions.update({"_id": doc_id}, values):
             try:
                 await self._partitions.insert({"_id": doc_id, "done": False, "parts": 0, **values})
@@ -180,7 +152,7 @@ class RunStore:
         records of the partition are staged with it, ``last`` says whether no part follows, and
         ``message`` is its ``PartStaged`` (JSON) until announced. Returns the stored checkpoint,
         which is another writer's when one recorded this part first."""
-        doc_id = f"{_partition_id(run_id, partition)}:{part:04d}"
+        doc_id = f"{partition_id(run_id, partition)}:{part:04d}"
         doc = {
             "_id": doc_id,
             "run_id": run_id,
@@ -309,64 +281,3 @@ class RunStore:
     ) -> Progress:
         """See ``cdds_shared.runs.progress.progress_of``."""
         return progress_of(run, artifacts, partitions, now)
-
-    # -- pages of runs: a constant number of queries whatever the page size ----------------------
-
-    async def artifacts_of_runs(
-        self, run_ids: Sequence[str], tenant: str | None = None
-    ) -> dict[str, list[Artifact]]:
-        """The artifacts of each of ``run_ids`` (every run a key), in partition and part order,
-        in one query (FerretDB 1.24 scans the collection once per query whatever the filter).
-        ``tenant``, the runs' one tenant when known: FerretDB's PostgreSQL handler filters on an
-        equality in PostgreSQL (not ``$in``), so only that tenant's files are decoded."""
-        found: dict[str, list[Artifact]] = {run_id: [] for run_id in run_ids}
-        if found:
-            query: dict[str, Any] = {"run_id": {"$in": list(found)}}
-            if tenant is not None:
-                query["tenant"] = tenant
-            async for doc in self._artifacts.find(query):
-                artifact = Artifact.model_validate(doc)
-                found.setdefault(artifact.run_id, []).append(artifact)
-        for artifacts in found.values():
-            artifacts.sort(key=lambda a: (a.partition, a.part))
-        return found
-
-    async def partitions_of_runs(self, run_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        """The partition progress documents of each of ``run_ids`` (every run a key), in one
-        query."""
-        found: dict[str, list[dict[str, Any]]] = {run_id: [] for run_id in run_ids}
-        if found:
-            async for doc in self._partitions.find({"run_id": {"$in": list(found)}}):
-                found.setdefault(doc["run_id"], []).append(doc)
-        return found
-
-    async def files_of_run(self, run: Run) -> tuple[list[Artifact], list[dict[str, Any]]]:
-        """One run's artifacts and partition documents. Those of a finished run whose
-        partitions all recorded their parts are read by their deterministic ``_id``s (a filter
-        of ``_id`` alone is the one FerretDB 1.24 answers from its primary key instead of
-        scanning the collection); otherwise, or past ``BY_ID_MAX`` documents, one query each."""
-        if run.plan is not None and run.status in FINISHED:
-            count = len(run.plan.partitions)
-            partitions = await self._by_id(
-                self._partitions, [_partition_id(run.id, i) for i in range(count)]
-            )
-            if partitions is not None and all(p is not None and p.get("done") for p in partitions):
-                done = [p for p in partitions if p is not None]
-                ids = [
-                    artifact_id(run.id, p["partition"], k) for p in done for k in range(p["parts"])
-                ]
-                found = await self._by_id(self._artifacts, ids)
-                if found is not None:
-                    return [Artifact.model_validate(d) for d in found if d is not None], done
-        artifacts = await self.artifacts_of_runs([run.id], run.tenant)
-        return artifacts[run.id], (await self.partitions_of_runs([run.id]))[run.id]
-
-    @staticmethod
-    async def _by_id(
-        collection: DocumentCollection, ids: Sequence[str]
-    ) -> list[dict[str, Any] | None] | None:
-        """The documents of ``ids`` (``None`` where missing), looked up together; ``None`` when
-        there are more than ``BY_ID_MAX`` (one scan is then cheaper than that many lookups)."""
-        if len(ids) > BY_ID_MAX:
-            return None
-        return list(await asyncio.gather(*(collection.find_one({"_id": i}) for i in ids)))

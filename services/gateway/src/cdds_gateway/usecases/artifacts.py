@@ -7,7 +7,7 @@ if the janitor has not removed it yet). Downloads stream from MinIO through the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,14 +23,12 @@ from cdds_gateway.usecases.ranges import (
     if_range_allows,
     parse_range,
 )
-from cdds_gateway.usecases.scope import matches, page_total, read_key, scope
+from cdds_gateway.usecases.scope import read_key, scope
 from cdds_gateway.usecases.views import ArtifactView, Page, artifact_state
 from cdds_gateway.usecases.zipstream import ZipEntry, zip_stream
 from cdds_shared.errors import NotFoundError
 from cdds_shared.messaging.messages import RecordType
-from cdds_shared.ports.documents import DocumentCollection
 from cdds_shared.runs.model import Artifact, utcnow
-from cdds_shared.runs.store import ARTIFACTS, RUNS
 
 __all__ = [
     "ARTIFACT_SORTS",
@@ -61,50 +59,31 @@ class Download:
     body: AsyncIterator[bytes] | None = None
 
 
-def _artifacts(deps: GatewayDeps) -> DocumentCollection:
-    return deps.documents.collection(ARTIFACTS)
-
-
 def _disposition(name: str) -> str:
     safe = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
     return f'attachment; filename="{safe}"'
 
 
-async def _hidden_runs(deps: GatewayDeps, where: Mapping[str, Any]) -> list[str]:
-    """Runs deleted while they were going, recently enough that a file sealed just before the
-    cancellation may have been recorded after the deletion removed the others: their files are
-    treated as deleted too."""
-    since = utcnow() - timedelta(seconds=deps.settings.retention.seconds)
-    found = deps.documents.collection(RUNS).find(
-        {**where, "status": "cancelled", "deleted_at": {"$gte": since}}
-    )
-    return [d["_id"] async for d in found]
-
-
-async def _hidden_run(deps: GatewayDeps, run_id: str) -> bool:
-    """Whether ``run_id`` is one of the runs ``_hidden_runs`` lists (looked up by ``_id``)."""
-    run = await deps.documents.collection(RUNS).find_one({"_id": run_id})
-    if run is None or run.get("status") != "cancelled" or run.get("deleted_at") is None:
-        return False
-    since = utcnow() - timedelta(seconds=deps.settings.retention.seconds)
-    deleted_at: datetime = run["deleted_at"]
-    return deleted_at >= since
+def _hidden_since(deps: GatewayDeps) -> datetime:
+    """Runs deleted while they were going since then may have had a file sealed just before the
+    cancellation and recorded after the deletion removed the others: their files are treated as
+    deleted too."""
+    return utcnow() - timedelta(seconds=deps.settings.retention.seconds)
 
 
 async def remove_artifact(deps: GatewayDeps, artifact: Artifact, now: datetime) -> None:
     """Delete the object, then mark the document (a failure in between leaves it retryable)."""
     await deps.objects.delete(artifact.object_key)
-    await _artifacts(deps).update({"_id": artifact.id}, {"status": "deleted", "deleted_at": now})
+    await deps.runs.mark_artifact_removed(artifact.id, now)
 
 
 async def load_artifact(deps: GatewayDeps, principal: Principal, artifact_id: str) -> Artifact:
-    # By ``_id`` alone, then the scope checked on the document (FerretDB 1.24 answers only a
-    # filter of just ``_id`` without scanning the collection).
-    doc = await _artifacts(deps).find_one({"_id": artifact_id})
-    if doc is None or not matches(doc, scope(principal)):
+    artifact = await deps.runs.artifact_in_scope(artifact_id, scope(principal))
+    if artifact is None:
         raise not_found("artifact", artifact_id)
-    artifact = Artifact.model_validate(doc)
-    if artifact.status == "available" and await _hidden_run(deps, artifact.run_id):
+    if artifact.status == "available" and await deps.runs.was_cancelled_and_deleted_since(
+        artifact.run_id, _hidden_since(deps)
+    ):
         await remove_artifact(deps, artifact, utcnow())  # finish the run's deletion
         artifact = artifact.model_copy(update={"status": "deleted"})
     return artifact
@@ -144,21 +123,19 @@ async def _list_artifacts(
     offset: int,
 ) -> Page[ArtifactView]:
     now = utcnow()
-    base = scope(principal, owner)
-    where: dict[str, Any] = {**base, "status": "available", "expires_at": {"$gt": now}}
-    if type is not None:
-        where["record_type"] = type
-    hidden = await _hidden_runs(deps, base)
-    if run_id is not None:
-        where["run_id"] = run_id if run_id not in hidden else {"$in": []}
-    elif hidden:
-        where["run_id"] = {"$nin": hidden}
-    direction = 1 if order == "asc" else -1
-    found = _artifacts(deps).find(
-        where, sort=[(ARTIFACT_SORTS[sort], direction), ("_id", 1)], limit=limit, skip=offset
+    where = scope(principal, owner)
+    artifacts, total = await deps.runs.page_of_available_artifacts(
+        where,
+        now=now,
+        run_id=run_id,
+        record_type=type,
+        hidden_runs=await deps.runs.cancelled_and_deleted_since(where, _hidden_since(deps)),
+        sort=ARTIFACT_SORTS[sort],
+        descending=order == "desc",
+        limit=limit,
+        offset=offset,
     )
-    items = [ArtifactView.of(Artifact.model_validate(d), now) async for d in found]
-    total = await page_total(_artifacts(deps), where, len(items), limit, offset)
+    items = [ArtifactView.of(a, now) for a in artifacts]
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 

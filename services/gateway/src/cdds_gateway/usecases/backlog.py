@@ -15,7 +15,6 @@ from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.usecases.audit import SCHEDULER
 from cdds_shared.errors import TooManyRuns
 from cdds_shared.runs.model import Run, utcnow
-from cdds_shared.runs.store import RUNS
 
 __all__ = ["RETRY_AFTER_SECONDS", "check_backlog", "too_many_runs"]
 
@@ -35,8 +34,6 @@ async def check_backlog(deps: GatewayDeps, run: Run, actor: str | None) -> None:
     if actor == SCHEDULER:
         return
     cap = deps.settings.export.max_queued_runs_per_user
-    queued = await deps.documents.collection(RUNS).count(
-        {"tenant": run.tenant, "owner": run.owner, "status": "queued", "deleted_at": None}
-    )
+    queued = await deps.runs.queued_count(run.tenant, run.owner)
     if queued >= cap:
         raise too_many_runs(queued)

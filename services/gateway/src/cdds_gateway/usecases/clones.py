@@ -12,12 +12,11 @@ from cdds_gateway.jobs_store import JobTimeframe
 from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.audit import record
 from cdds_gateway.usecases.jobs import JobCreate, create_job
-from cdds_gateway.usecases.launch import launch, new_run_id
+from cdds_gateway.usecases.launch import queued_run, start
 from cdds_gateway.usecases.runs import get_run, load_run
 from cdds_gateway.usecases.views import CloneResult
 from cdds_shared.errors import NotFoundError
 from cdds_shared.messaging.messages import Timeframe
-from cdds_shared.runs.model import Run, utcnow
 
 __all__ = ["RunClone", "clone_run"]
 
@@ -71,26 +70,16 @@ async def clone_run(
         await record(deps, principal, "run.clone", run.id, client=client, job_id=job.id)
         started = await get_run(deps, principal, job.run_id) if job.run_id else None
         return CloneResult(job=job, run=started)
-    again = Run(
-        id=new_run_id(),
-        tenant=run.tenant,
-        ucs_tenant_id=principal.ucs_tenant_id,
+    again = queued_run(
+        principal,
         owner=run.owner,
         record_type=run.record_type,
         media_types=run.media_types,
         timeframe=timeframe,
         split_size_bytes=run.split_size_bytes,
-        status="queued",
-        requested_at=utcnow(),
         job_id=run.job_id,
     )
     owner_name = await _owner_name(deps, principal, run.owner)
-    await launch(deps, principal, again, owner_name=owner_name, client=client)
-    if run.job_id:
-        await deps.jobs.update(
-            run.job_id,
-            {"tenant": run.tenant},
-            {"last_run_id": again.id, "last_run_at": again.requested_at},
-        )
+    await start(deps, principal, again, owner_name=owner_name, client=client)
     await record(deps, principal, "run.clone", run.id, client=client, run_id=again.id)
     return CloneResult(run=await get_run(deps, principal, again.id))

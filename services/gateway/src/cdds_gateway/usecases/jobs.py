@@ -17,12 +17,13 @@ from cdds_gateway.jobs_store import Job, JobSpec, JobTimeframe, Schedule, next_r
 from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.audit import record
 from cdds_gateway.usecases.errors import invalid, invalid_from, not_found
-from cdds_gateway.usecases.launch import launch, new_run_id, occurrence_run_id
+from cdds_gateway.usecases.launch import occurrence_run_id, queued_run, start
 from cdds_gateway.usecases.runs import run_views
 from cdds_gateway.usecases.scope import scope
 from cdds_gateway.usecases.views import JobView, Page
 from cdds_shared.messaging.messages import RecordType
 from cdds_shared.runs.model import Run, utcnow
+from cdds_shared.scope import Scope
 
 __all__ = [
     "JOB_SORTS",
@@ -94,9 +95,7 @@ async def load_job(deps: GatewayDeps, principal: Principal, job_id: str) -> Job:
 async def _view(deps: GatewayDeps, job: Job, run_id: str | None = None) -> JobView:
     latest = None
     if job.last_run_id is not None:
-        found = await run_views(
-            deps, {"tenant": job.tenant}, [job.last_run_id], {job.id: job.title}
-        )
+        found = await run_views(deps, Scope(job.tenant), [job.last_run_id], {job.id: job.title})
         latest = found[0] if found else None
     return JobView.of(job, latest, run_id)
 
@@ -122,7 +121,7 @@ async def _insert(
         try:
             run_id = (await start_run(deps, principal, job, client=client)).id
         except Exception:
-            await deps.jobs.delete(job.id, {"tenant": job.tenant})  # nothing half-created
+            await deps.jobs.delete(job.id, Scope(job.tenant))  # nothing half-created
             raise
         job = await load_job(deps, principal, job.id)
     await record(deps, principal, "job.create", job.id, client=client, title=job.title)
@@ -249,28 +248,19 @@ async def start_run(
         await deps.jobs.previous_end(job.id) if job.timeframe.kind == "since_previous" else None
     )
     timeframe = run_timeframe(job.timeframe, end=end, previous_end=previous)
-    run = Run(
-        id=occurrence_run_id(job.id, due) if due else new_run_id(),
-        tenant=job.tenant,
-        ucs_tenant_id=principal.ucs_tenant_id,
+    if timeframe.start and timeframe.end and timeframe.start >= timeframe.end:
+        raise invalid("nothing new to export: the previous run already reaches this moment")
+    run = queued_run(
+        principal,
         owner=job.owner,
         record_type=job.type,
         media_types=job.media_types,
         timeframe=timeframe,
         split_size_bytes=job.split_size_bytes,
-        status="queued",
-        requested_at=utcnow(),
         job_id=job.id,
+        run_id=occurrence_run_id(job.id, due) if due else None,
     )
-    if timeframe.start and timeframe.end and timeframe.start >= timeframe.end:
-        raise invalid("nothing new to export: the previous run already reaches this moment")
-    launched = await launch(
-        deps, principal, run, owner_name=job.owner_name, actor=actor, client=client
-    )
-    await deps.jobs.update(
-        job.id, {"tenant": job.tenant}, {"last_run_id": run.id, "last_run_at": run.requested_at}
-    )
-    return launched
+    return await start(deps, principal, run, owner_name=job.owner_name, actor=actor, client=client)
 
 
 async def run_job(

@@ -17,10 +17,19 @@ from cdds_shared.audit import Outcome
 from cdds_shared.certificates import CertificateUnusable, usable_certificate
 from cdds_shared.errors import CertificateRequired, TooManyRuns
 from cdds_shared.logging import get_logger
-from cdds_shared.runs.model import Run
+from cdds_shared.messaging.messages import RecordType, Timeframe
+from cdds_shared.runs.model import Run, utcnow
 from cdds_shared.runs.requesting import PUBLISH_TIMEOUT, RequestNotConfirmed, request_run
 
-__all__ = ["PUBLISH_TIMEOUT", "check_certificate", "launch", "new_run_id", "occurrence_run_id"]
+__all__ = [
+    "PUBLISH_TIMEOUT",
+    "check_certificate",
+    "launch",
+    "new_run_id",
+    "occurrence_run_id",
+    "queued_run",
+    "start",
+]
 
 log = get_logger("cdds.gateway.runs")
 
@@ -34,6 +43,33 @@ def occurrence_run_id(job_id: str, due: datetime) -> str:
     retries an occurrence another one started cannot start it twice."""
     key = f"{job_id}@{due.isoformat()}".encode()
     return hashlib.blake2b(key, digest_size=12).hexdigest()
+
+
+def queued_run(
+    principal: Principal,
+    *,
+    owner: str,
+    record_type: RecordType,
+    media_types: list[str] | None,
+    timeframe: Timeframe,
+    split_size_bytes: int,
+    job_id: str | None,
+    run_id: str | None = None,
+) -> Run:
+    """A new run of the caller's tenant, ``queued`` and requested now, sealed for ``owner``."""
+    return Run(
+        id=run_id or new_run_id(),
+        tenant=principal.tenant,
+        ucs_tenant_id=principal.ucs_tenant_id,
+        owner=owner,
+        record_type=record_type,
+        media_types=media_types,
+        timeframe=timeframe,
+        split_size_bytes=split_size_bytes,
+        status="queued",
+        requested_at=utcnow(),
+        job_id=job_id,
+    )
 
 
 async def check_certificate(deps: GatewayDeps, owner: str, owner_name: str) -> None:
@@ -81,3 +117,19 @@ async def launch(
     await audit()
     log.info("run requested", run_id=run.id, job_id=run.job_id, owner=run.owner)
     return run
+
+
+async def start(
+    deps: GatewayDeps,
+    principal: Principal,
+    run: Run,
+    *,
+    owner_name: str,
+    actor: str | None = None,
+    client: str | None = None,
+) -> Run:
+    """``launch`` the run and, if it is a job's, record it as the job's latest run."""
+    launched = await launch(deps, principal, run, owner_name=owner_name, actor=actor, client=client)
+    if run.job_id:
+        await deps.jobs.record_run(run.job_id, run.tenant, run.id, run.requested_at)
+    return launched

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.principal import Principal
-from cdds_shared.audit import AuditEvent
+from cdds_gateway.usecases.audit import record
 from cdds_shared.certificates import CertificateRecord, validate_certificate
 from cdds_shared.errors import InvalidCertificate, NoCertificate, TooLarge, ValidationFailed
 from cdds_shared.identity import Role, SealMode
@@ -145,41 +145,24 @@ async def upload_certificate(
         raise InvalidCertificate(str(exc)) from None
     user = await deps.identity.get_user(principal.user_id)
     previous = await deps.certificates.get(principal.user_id)
-    record = CertificateRecord.of(principal.user_id, cert, seal_mode=user.seal_mode)
-    await deps.certificates.put(record)
-    await deps.audit.record(
-        AuditEvent(
-            tenant=principal.tenant,
-            actor=principal.username,
-            action="certificate.put",
-            target=principal.user_id,
-            detail={
-                "sha256": record.sha256,
-                "subject": record.subject,
-                "not_after": record.not_after.isoformat(),
-                "replaced": previous.sha256 if previous else None,
-            },
-            client=client,
-        )
-    )
-    return certificate_details(record)
+    stored = CertificateRecord.of(principal.user_id, cert, seal_mode=user.seal_mode)
+    await deps.certificates.put(stored)
+    await record(
+        deps, principal, "certificate.put", principal.user_id, client=client,
+        sha256=stored.sha256, subject=stored.subject, not_after=stored.not_after.isoformat(),
+        replaced=previous.sha256 if previous else None,
+    )  # fmt: skip
+    return certificate_details(stored)
 
 
 async def _record_refusal(
     deps: GatewayDeps, principal: Principal, reason: str, *, client: str | None = None
 ) -> None:
     """Audit a refused certificate upload (``certificate.put``, failure)."""
-    await deps.audit.record(
-        AuditEvent(
-            tenant=principal.tenant,
-            actor=principal.username,
-            action="certificate.put",
-            target=principal.user_id,
-            outcome="failure",
-            detail={"reason": reason},
-            client=client,
-        )
-    )
+    await record(
+        deps, principal, "certificate.put", principal.user_id, outcome="failure", client=client,
+        reason=reason,
+    )  # fmt: skip
 
 
 async def store_seal_mode(
@@ -187,16 +170,9 @@ async def store_seal_mode(
 ) -> None:
     """The user's sealing preference, applied to the certificate on file too; audited."""
     await deps.identity.set_seal_mode(principal.user_id, seal_mode)
-    record = await deps.certificates.get(principal.user_id)
-    if record is not None and record.seal_mode != seal_mode:
-        await deps.certificates.put(record.model_copy(update={"seal_mode": seal_mode}))
-    await deps.audit.record(
-        AuditEvent(
-            tenant=principal.tenant,
-            actor=principal.username,
-            action="preferences.put",
-            target=principal.user_id,
-            detail={"seal_mode": seal_mode},
-            client=client,
-        )
+    on_file = await deps.certificates.get(principal.user_id)
+    if on_file is not None and on_file.seal_mode != seal_mode:
+        await deps.certificates.put(on_file.model_copy(update={"seal_mode": seal_mode}))
+    await record(
+        deps, principal, "preferences.put", principal.user_id, client=client, seal_mode=seal_mode
     )

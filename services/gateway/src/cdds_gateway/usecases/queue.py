@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cdds_gateway.deps import GatewayDeps
-from cdds_shared.runs.dispatch_store import DispatchStore
 from cdds_shared.runs.model import Run
 
 __all__ = ["queue_positions"]
@@ -18,8 +17,7 @@ async def queue_positions(deps: GatewayDeps, runs: Sequence[Run]) -> dict[str, i
     wait for their turn; the exporter admits them oldest first as slots free."""
     tenants = sorted({r.tenant for r in runs if r.status == "queued"})
     positions: dict[str, int] = {}
-    store = DispatchStore(deps.documents)
     for tenant in tenants:
-        positions |= await store.queue_positions(tenant)
+        positions |= await deps.dispatch.queue_positions(tenant)
     wanted = {r.id for r in runs}
     return {run_id: place for run_id, place in positions.items() if run_id in wanted}

@@ -18,14 +18,13 @@ from cdds_gateway.usecases.artifacts import remove_artifact
 from cdds_gateway.usecases.audit import record
 from cdds_gateway.usecases.errors import invalid, not_finished, not_found
 from cdds_gateway.usecases.queue import queue_positions
-from cdds_gateway.usecases.scope import matches, page_total, read_key, scope
+from cdds_gateway.usecases.scope import read_key, scope
 from cdds_gateway.usecases.views import Page, RunView
 from cdds_shared.messaging.messages import RecordType
-from cdds_shared.ports.documents import DocumentCollection
 from cdds_shared.runs.lifecycle import remove_staging
 from cdds_shared.runs.manifest import build_manifest
 from cdds_shared.runs.model import ACTIVE, Artifact, Run, RunStatus, utcnow
-from cdds_shared.runs.store import RUNS
+from cdds_shared.scope import Scope
 
 __all__ = [
     "RUN_SORTS",
@@ -39,27 +38,17 @@ __all__ = [
 
 RUN_SORTS = ("requested_at", "started_at", "finished_at", "status")
 Order = Literal["asc", "desc"]
-LIVE = {"deleted_at": None}
-
-
-def _runs(deps: GatewayDeps) -> DocumentCollection:
-    return deps.documents.collection(RUNS)
 
 
 async def run_views(
     deps: GatewayDeps,
-    where: Mapping[str, Any],
+    where: Scope,
     run_ids: Sequence[str],
     titles: Mapping[str, str] | None = None,
 ) -> list[RunView]:
     """Views of the runs of ``run_ids`` within ``where`` (in that order; deleted ones left out),
     with progress and files; job titles from ``titles`` or looked up."""
-    if not run_ids:
-        return []
-    found = _runs(deps).find({**where, **LIVE, "_id": {"$in": list(run_ids)}})
-    runs = {d["_id"]: Run.model_validate(d) async for d in found}
-    ordered = [runs[i] for i in run_ids if i in runs]
-    return await _views(deps, ordered, titles)
+    return await _views(deps, await deps.runs.live_runs(run_ids, where), titles)
 
 
 async def _views(
@@ -108,12 +97,10 @@ async def _files(
 
 
 async def load_run(deps: GatewayDeps, principal: Principal, run_id: str) -> Run:
-    # By ``_id`` alone, then the scope checked on the document: FerretDB 1.24 (SQLite) answers
-    # a filter of just ``_id`` from its primary key and scans the collection for any other.
-    doc = await _runs(deps).find_one({"_id": run_id})
-    if doc is None or not matches(doc, {**scope(principal), **LIVE}):
+    run = await deps.runs.live_run(run_id, scope(principal))
+    if run is None:
         raise not_found("run", run_id)
-    return Run.model_validate(doc)
+    return run
 
 
 async def list_runs(
@@ -155,19 +142,16 @@ async def _list_runs(
     limit: int,
     offset: int,
 ) -> Page[RunView]:
-    where: dict[str, Any] = {**scope(principal, owner), **LIVE}
-    if status:
-        where["status"] = {"$in": list(status)}
-    if type is not None:
-        where["record_type"] = type
-    if job_id is not None:
-        where["job_id"] = job_id
-    direction = 1 if order == "asc" else -1
-    found = _runs(deps).find(
-        where, sort=[(sort, direction), ("_id", direction)], limit=limit, skip=offset
+    runs, total = await deps.runs.page_of_runs(
+        scope(principal, owner),
+        statuses=status,
+        record_type=type,
+        job_id=job_id,
+        sort=sort,
+        descending=order == "desc",
+        limit=limit,
+        offset=offset,
     )
-    runs = [Run.model_validate(d) async for d in found]
-    total = await page_total(_runs(deps), where, len(runs), limit, offset)
     return Page(items=await _views(deps, runs), total=total, limit=limit, offset=offset)
 
 
@@ -205,7 +189,7 @@ async def delete_run(
         cancelled = ended is not None
     # Marked before its files go, so a file sealed meanwhile is already hidden (see
     # ``deleted_runs``); a cancelled run's staged parts will never be sealed.
-    await _runs(deps).update({"_id": run.id}, {"deleted_at": now, "deleted_by": principal.username})
+    await deps.runs.mark_run_deleted(run.id, by=principal.username, at=now)
     if cancelled:
         await remove_staging(deps.objects, deps.settings.minio.staging_prefix, run.id)
     removed = 0
