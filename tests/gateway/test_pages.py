@@ -8,6 +8,7 @@ import html
 import re
 import uuid
 from datetime import timedelta
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -142,3 +143,77 @@ async def test_history_pages_through_many_runs(
     second = await client.get(html.unescape(older.group(1)))
     assert "51\u201355 of 55" in second.text and second.text.count('data-run="') == 5
     assert 'id="page-next"' not in second.text and 'id="page-previous"' in second.text
+
+
+def _flash(response: httpx.Response) -> str:
+    """The one-time message a redirect leaves for the next page ("kind:text")."""
+    return unquote(response.cookies["cdds_flash"])
+
+
+async def test_the_job_pages_edit_clone_and_delete_a_job(
+    client: httpx.AsyncClient, gateway: Gateway, tenant: Tenant
+) -> None:
+    signed = await sign_in(client, await new_user(gateway, tenant), keep_cookie=True)
+    form = {"csrf_token": signed.csrf_token, "title": "Nightly", "run": "daily", "time": "02:30"}
+    assert (await client.post("/jobs/new", data=form, follow_redirects=False)).status_code == 303
+    [job] = (await client.get("/api/v1/jobs")).json()["items"]
+    edit = await client.get(f"/jobs/{job['id']}")
+    assert (
+        edit.status_code == 200 and 'value="Nightly"' in edit.text and 'value="02:30"' in edit.text
+    )
+
+    saved = await client.post(
+        f"/jobs/{job['id']}",
+        data={**form, "title": "Renamed", "time": "03:00"},
+        follow_redirects=False,
+    )
+    assert (saved.status_code, saved.headers["location"]) == (303, "/jobs")
+    assert _flash(saved) == "ok:Job \u201cRenamed\u201d saved."
+    renamed = (await client.get(f"/api/v1/jobs/{job['id']}")).json()
+    assert (renamed["title"], renamed["schedule"]["time"]) == ("Renamed", "03:00")
+
+    action = {"csrf_token": signed.csrf_token}
+    cloned = await client.post(f"/jobs/{job['id']}/clone", data=action, follow_redirects=False)
+    assert cloned.status_code == 303 and _flash(cloned) == "ok:Job cloned: adjust and save."
+    clone_id = cloned.headers["location"].removeprefix("/jobs/")
+    assert (await client.get(f"/api/v1/jobs/{clone_id}")).json()["title"] == "Copy of Renamed"
+    unknown = await client.post(f"/jobs/{job['id']}/explode", data=action)
+    assert unknown.status_code == 404
+    deleted = await client.post(f"/jobs/{job['id']}/delete", data=action, follow_redirects=False)
+    assert (deleted.status_code, deleted.headers["location"]) == (303, "/jobs")
+    assert [j["id"] for j in (await client.get("/api/v1/jobs")).json()["items"]] == [clone_id]
+    gone = await client.post(f"/jobs/{job['id']}/delete", data=action)
+    assert gone.status_code == 404  # an unknown id stays a 404, not a flash
+
+
+async def test_refusals_and_run_actions_on_the_pages(
+    client: httpx.AsyncClient, gateway: Gateway, tenant: Tenant
+) -> None:
+    account = await new_user(gateway, tenant)
+    signed = await sign_in(client, account, keep_cookie=True)
+    action = {"csrf_token": signed.csrf_token}
+    refused = await client.post("/jobs/new", data={**action, "title": "Too early", "run": "now"})
+    assert refused.status_code == 422 and 'id="form-error"' in refused.text
+    assert "certificate" in refused.text.lower() and 'href="/preferences"' in refused.text
+    assert (await client.get("/api/v1/jobs")).json()["items"] == []  # nothing half-created
+
+    empty = await client.post("/artifacts/bulk", data=action, follow_redirects=False)
+    assert empty.headers["location"] == "/artifacts"
+    assert _flash(empty) == "warn:Select at least one file."
+
+    run = Run(
+        id=uuid.uuid4().hex,
+        tenant=tenant.name,
+        ucs_tenant_id=tenant.ucs_tenant_id,
+        owner=account.user.id,
+        record_type="contact",
+        split_size_bytes=1 << 20,
+        status="no_data",
+        requested_at=utcnow(),
+    )
+    await gateway.deps.runs.insert(run)
+    assert (await client.post(f"/history/{run.id}/explode", data=action)).status_code == 404
+    deleted = await client.post(f"/history/{run.id}/delete", data=action, follow_redirects=False)
+    assert (deleted.status_code, deleted.headers["location"]) == (303, "/history")
+    assert _flash(deleted) == "ok:Run and its files deleted."
+    assert (await client.get(f"/api/v1/runs/{run.id}")).status_code == 404
