@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hmac
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -32,7 +32,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from cdds_gateway.deps import get_deps
 from cdds_gateway.errors import ApiError
 from cdds_gateway.principal import Principal
-from cdds_shared.identity import IdentityPolicy, SignedIn
+from cdds_shared.identity import SignedIn, SignInAttempt
 from cdds_shared.identity.errors import ACCESS_DENIED
 from cdds_shared.runs.model import utcnow
 from cdds_shared.settings import Settings
@@ -53,11 +53,11 @@ __all__ = [
     "cookie_is_secure",
     "current_principal",
     "exporter_principal",
-    "login_policy",
     "presented_token",
     "principal_or_none",
     "retry_after",
     "set_session_cookie",
+    "sign_in_attempt",
     "signed_in_or_none",
 ]
 
@@ -65,11 +65,6 @@ SESSION_COOKIE = "cdds_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def login_policy(settings: Settings) -> IdentityPolicy:
-    """Session lifetimes and lockout from the gateway's settings."""
-    return IdentityPolicy.of(settings.gateway)
 
 
 def client_address(request: Request) -> str | None:
@@ -214,6 +209,22 @@ ExporterPrincipal = Annotated[Principal, Depends(exporter_principal)]
 AdminPrincipal = Annotated[Principal, Depends(admin_principal)]
 
 
+def sign_in_attempt(
+    request: Request, username: str, password: str, tenant: str | None, remember_me: bool
+) -> SignInAttempt:
+    """A sign-in as this request makes it: from its client address, ending the session whose
+    token it presents (no session fixation)."""
+    presented = presented_token(request)
+    return SignInAttempt(
+        username=username,
+        password=password,
+        tenant=tenant,
+        remember_me=remember_me,
+        client=client_address(request),
+        replaces=presented[0] if presented else None,
+    )
+
+
 def cookie_is_secure(request: Request, settings: Settings) -> bool:
     return request.url.scheme == "https" or settings.gateway.url.lower().startswith("https:")
 
@@ -224,14 +235,14 @@ def set_session_cookie(
     settings: Settings,
     token: str,
     *,
-    max_age: int | None = None,
+    lifetime: timedelta | None = None,
 ) -> None:
-    """Set ``cdds_session``; ``max_age`` (seconds) only for Remember me, else a browser-session
-    cookie (gone when the browser closes)."""
+    """Set ``cdds_session``; ``lifetime`` only for Remember me, else a browser-session cookie
+    (gone when the browser closes)."""
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=max_age,
+        max_age=None if lifetime is None else int(lifetime.total_seconds()),
         path="/",
         secure=cookie_is_secure(request, settings),
         httponly=True,

@@ -24,17 +24,12 @@ from cdds_gateway.security import (
     check_same_origin,
     clear_session_cookie,
     client_address,
-    login_policy,
-    presented_token,
     set_session_cookie,
+    sign_in_attempt,
 )
+from cdds_gateway.usecases import session
 from cdds_shared.errors import CddsError
-from cdds_shared.identity import (
-    Role,
-    SignInAttempt,
-    sign_in,
-    sign_out,
-)
+from cdds_shared.identity import Role, SignedIn
 from cdds_shared.identity.errors import SIGN_IN_REFUSALS, TENANT_REQUIRED, WRONG_CREDENTIALS
 
 __all__ = ["Lookup", "LookupResult", "SignIn", "SignedInResult", "router"]
@@ -58,6 +53,19 @@ class SignedInResult(BaseModel):
     csrf_token: str = Field(description="send as X-CSRF-Token on unsafe cookie requests")
     remember_me: bool
     expires_at: datetime
+
+    @classmethod
+    def of(cls, token: str, signed: SignedIn) -> SignedInResult:
+        return cls(
+            user=signed.user.username,
+            user_id=signed.user.id,
+            tenant=signed.tenant.name,
+            roles=signed.user.roles,
+            token=token,
+            csrf_token=signed.session.csrf_token,
+            remember_me=signed.session.remember_me,
+            expires_at=signed.session.expires_at,
+        )
 
 
 class Lookup(BaseModel):
@@ -88,35 +96,15 @@ def _error(code: str, detail: str) -> dict[str, object]:
 )
 async def create_session(body: SignIn, request: Request, deps: Deps) -> JSONResponse:
     check_same_origin(request, deps.settings)
-    presented = presented_token(request)
-    attempt = SignInAttempt(
-        username=body.username,
-        password=body.password,
-        tenant=body.tenant,
-        remember_me=body.remember_me,
-        client=client_address(request),
-        replaces=presented[0] if presented else None,
-    )
-    policy = login_policy(deps.settings)
+    attempt = sign_in_attempt(request, body.username, body.password, body.tenant, body.remember_me)
     try:
-        token, signed = await sign_in(deps.identity, deps.audit, attempt, policy=policy)
+        token, signed = await session.start_session(deps, attempt)
     except SIGN_IN_REFUSALS as exc:
         return _refuse(request, deps, exc)
-    result = SignedInResult(
-        user=signed.user.username,
-        user_id=signed.user.id,
-        tenant=signed.tenant.name,
-        roles=signed.user.roles,
-        token=token,
-        csrf_token=signed.session.csrf_token,
-        remember_me=signed.session.remember_me,
-        expires_at=signed.session.expires_at,
-    )
-    response = JSONResponse(result.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
-    max_age = None
-    if body.remember_me:
-        max_age = int(policy.remember_me_lifetime.total_seconds())
-    set_session_cookie(response, request, deps.settings, token, max_age=max_age)
+    result = SignedInResult.of(token, signed).model_dump(mode="json")
+    response = JSONResponse(result, headers={"Cache-Control": "no-store"})
+    lifetime = session.cookie_lifetime(deps, body.remember_me)
+    set_session_cookie(response, request, deps.settings, token, lifetime=lifetime)
     return response
 
 
@@ -135,15 +123,7 @@ def _refuse(request: Request, deps: Deps, exc: CddsError) -> JSONResponse:
 
 @router.delete("/session", summary="Sign out", status_code=204, response_class=Response)
 async def delete_session(request: Request, principal: CurrentPrincipal, deps: Deps) -> Response:
-    await sign_out(
-        deps.identity,
-        deps.audit,
-        session_id=principal.session_id,
-        user_id=principal.user_id,
-        username=principal.username,
-        tenant=principal.tenant,
-        client=client_address(request),
-    )
+    await session.end_session(deps, principal, client=client_address(request))
     response = Response(status_code=204)
     clear_session_cookie(response, request, deps.settings)
     return response
@@ -156,5 +136,5 @@ async def delete_session(request: Request, principal: CurrentPrincipal, deps: De
 )
 async def lookup(body: Lookup, deps: Deps) -> LookupResult:
     return LookupResult(
-        tenant_required=await deps.identity.tenant_required(body.username, body.tenant)
+        tenant_required=await session.needs_tenant(deps, body.username, body.tenant)
     )

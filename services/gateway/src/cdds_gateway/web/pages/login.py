@@ -11,20 +11,19 @@ from fastapi.responses import Response
 
 from cdds_gateway.deps import Deps, GatewayDeps
 from cdds_gateway.errors import error_headers, public_detail, status_of
-from cdds_gateway.principal import Principal
 from cdds_gateway.security import (
     check_same_origin,
     clear_session_cookie,
     client_address,
-    login_policy,
-    presented_token,
     principal_or_none,
     set_session_cookie,
+    sign_in_attempt,
 )
+from cdds_gateway.usecases import session
 from cdds_gateway.web.forms import Text, csrf, ticked
 from cdds_gateway.web.render import page, redirect, sentence
 from cdds_shared.errors import CddsError
-from cdds_shared.identity import AccessDenied, SignInAttempt, TenantRequired, sign_in, sign_out
+from cdds_shared.identity import AccessDenied, TenantRequired
 from cdds_shared.identity.errors import SIGN_IN_REFUSALS, TENANT_REQUIRED
 
 __all__ = ["router"]
@@ -68,7 +67,7 @@ async def login(
 async def _password_step(request: Request, deps: GatewayDeps, ctx: dict[str, Any]) -> Response:
     """After the name: the password step, or the name again with a tenant field when the name
     exists in several tenants and none was given."""
-    if await deps.identity.tenant_required(ctx["username"], ctx["tenant"]):
+    if await session.needs_tenant(deps, ctx["username"], ctx["tenant"]):
         return page(
             request,
             "login.html",
@@ -85,23 +84,15 @@ async def _signed_in(
     request: Request, deps: GatewayDeps, ctx: dict[str, Any], password: str
 ) -> Response:
     """Sign in: to Jobs with the session cookie (persistent with Remember me), or refused."""
-    presented = presented_token(request)
-    attempt = SignInAttempt(
-        username=ctx["username"],
-        password=password,
-        tenant=ctx["tenant"],
-        remember_me=ctx["remember_me"],
-        client=client_address(request),
-        replaces=presented[0] if presented else None,
-    )
-    policy = login_policy(deps.settings)
+    remember = ctx["remember_me"]
+    attempt = sign_in_attempt(request, ctx["username"], password, ctx["tenant"], remember)
     try:
-        token, _ = await sign_in(deps.identity, deps.audit, attempt, policy=policy)
+        token, _ = await session.start_session(deps, attempt)
     except SIGN_IN_REFUSALS as exc:
         return _refused_sign_in(request, exc, ctx)
     response = redirect("/jobs")
-    max_age = int(policy.remember_me_lifetime.total_seconds()) if attempt.remember_me else None
-    set_session_cookie(response, request, deps.settings, token, max_age=max_age)
+    lifetime = session.cookie_lifetime(deps, remember)
+    set_session_cookie(response, request, deps.settings, token, lifetime=lifetime)
     return response
 
 
@@ -141,19 +132,6 @@ async def logout(request: Request, deps: Deps, csrf_token: Text = "") -> Respons
     response = redirect("/login")
     if principal is not None:
         csrf(request, principal, csrf_token)
-        await _sign_out(request, deps, principal)
+        await session.end_session(deps, principal, client=client_address(request))
     clear_session_cookie(response, request, deps.settings)
     return response
-
-
-async def _sign_out(request: Request, deps: GatewayDeps, principal: Principal) -> None:
-    """End the caller's session, audited."""
-    await sign_out(
-        deps.identity,
-        deps.audit,
-        session_id=principal.session_id,
-        user_id=principal.user_id,
-        username=principal.username,
-        tenant=principal.tenant,
-        client=client_address(request),
-    )
