@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from cdds_gateway.deps import Deps
-from cdds_gateway.errors import error_headers, public_detail, status_of
+from cdds_gateway.errors import error_headers, public_detail, responses, status_of
 from cdds_gateway.security import (
     SESSION_COOKIE,
     CurrentPrincipal,
@@ -35,7 +35,7 @@ from cdds_shared.identity import (
     sign_in,
     sign_out,
 )
-from cdds_shared.identity.errors import SIGN_IN_REFUSALS, TENANT_REQUIRED, WRONG_CREDENTIALS
+from cdds_shared.identity.errors import SIGN_IN_REFUSALS
 
 __all__ = ["Lookup", "LookupResult", "SignIn", "SignedInResult", "router"]
 
@@ -71,20 +71,11 @@ class LookupResult(BaseModel):
     )
 
 
-def _error(code: str, detail: str) -> dict[str, object]:
-    return {"description": detail, "content": {"application/json": {"example": {"error": code}}}}
-
-
 @router.post(
     "/session",
     summary="Sign in",
     response_model=SignedInResult,
-    responses={
-        401: _error("invalid_credentials", WRONG_CREDENTIALS),
-        403: _error("access_denied", "right credentials, but no CDDS access (or cross_origin)"),
-        409: _error("tenant_required", TENANT_REQUIRED),
-        429: _error("locked", "too many failed sign-ins (or throttled); see Retry-After"),
-    },
+    responses=responses(401, 403, 409, 422, 429),
 )
 async def create_session(body: SignIn, request: Request, deps: Deps) -> JSONResponse:
     check_same_origin(request, deps.settings)
@@ -133,7 +124,13 @@ def _refuse(request: Request, deps: Deps, exc: CddsError) -> JSONResponse:
     return response
 
 
-@router.delete("/session", summary="Sign out", status_code=204, response_class=Response)
+@router.delete(
+    "/session",
+    summary="Sign out",
+    status_code=204,
+    response_class=Response,
+    responses=responses(401, 403),
+)
 async def delete_session(request: Request, principal: CurrentPrincipal, deps: Deps) -> Response:
     await sign_out(
         deps.identity,
@@ -154,7 +151,7 @@ async def delete_session(request: Request, principal: CurrentPrincipal, deps: De
     summary="The Next step of sign-in: must the user give a tenant?",
     response_model=LookupResult,
 )
-async def lookup(body: Lookup, deps: Deps) -> LookupResult:
+async def lookup_sign_in(body: Lookup, deps: Deps) -> LookupResult:
     return LookupResult(
         tenant_required=await deps.identity.tenant_required(body.username, body.tenant)
     )
