@@ -1,7 +1,7 @@
 """The OpenAPI document is the contract: schemathesis runs every check it has (``--checks all``:
 status codes, content types, headers and bodies as documented, schema-valid input accepted and
 invalid input refused, ``Allow`` of a 405, no 5xx, …) against the real gateway process, signed
-in with a bearer token (docs/api.md § The OpenAPI document)."""
+in with a bearer token (docs/api.md: the OpenAPI document, Errors)."""
 
 from __future__ import annotations
 
