@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from cdds_gateway import edge, scheduler
+from cdds_gateway import edge, openapi, scheduler
 from cdds_gateway.api import ROUTERS as API_ROUTERS
 from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.errors import install_error_handlers
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         openapi_url="/api/openapi.json",
+        generate_unique_id_function=openapi.operation_id,
         # The interactive viewers run inline scripts from a CDN: development only.
         docs_url="/docs" if development else None,
         redoc_url="/redoc" if development else None,
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     scheduler.install(app)
     background.append(partial(purge_sessions, deps, log))
     install_error_handlers(app)
+    openapi.install(app)
     edge.install(app, settings)
     install_pages(app)
     for router in (*API_ROUTERS, *WEB_ROUTERS):

@@ -1,4 +1,5 @@
-"""HTTP errors at the edge: a stable error code and a clear message, ``{"error", "detail"}``.
+"""HTTP errors at the edge: a stable error code and a clear message, ``{"error", "detail"}``
+(the OpenAPI document's one ``Error`` schema, for every 4xx and 5xx of every operation).
 
 The use cases raise the domain errors of ``cdds_shared.errors`` (and the sign-in's, in
 ``cdds_shared.identity.errors``); ``STATUS`` below is the one table that gives each error
@@ -17,14 +18,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cdds_gateway.edge.methods import allowed_methods
 from cdds_shared.errors import CddsError, DependencyUnavailable, PermanentError, TransientError
 from cdds_shared.runs.model import utcnow
 
 __all__ = [
     "STATUS",
     "ApiError",
-    "ErrorBody",
+    "Error",
+    "codes_of",
     "error_headers",
+    "error_response",
     "install_error_handlers",
     "public_detail",
     "responses",
@@ -96,32 +100,56 @@ def error_headers(exc: CddsError) -> dict[str, str] | None:
     return {"Retry-After": str(max(1, math.ceil((exc.retry_at - utcnow()).total_seconds())))}
 
 
-class ErrorBody(BaseModel):
+class Error(BaseModel):
     """Every error answer: a stable code and a message for people."""
 
     error: str = Field(description="stable code: not_found, invalid, certificate_required, …")
     detail: str = Field(description="what happened, for people")
     link: str | None = Field(None, description="where to fix it (certificate_required)")
+    errors: int | None = Field(
+        None, ge=1, description="invalid requests: how many problems (detail names the first)"
+    )
+
+
+EDGE_CODES: dict[int, tuple[str, ...]] = {
+    400: ("http_error",),
+    401: ("unauthenticated",),
+    403: ("access_denied", "csrf", "cross_origin"),
+    404: ("not_found",),
+    413: ("payload_too_large",),
+    416: ("range_not_satisfiable",),
+    422: ("invalid",),
+}
+"""The codes only the edge sends (``ApiError``, the body limits, the framework), by status."""
+
+_MEANING = {
+    400: "the body cannot be read (not JSON text)",
+    401: "not signed in, or wrong credentials",
+    403: "no CDDS access (exporter role), admins only, CSRF token missing, or another origin",
+    404: "unknown, or not the caller's",
+    409: "conflict",
+    410: "the file expired or was deleted",
+    413: "larger than the limit",
+    416: "the range starts beyond the end of the file",
+    422: "invalid request (detail names the first problem, errors counts them)",
+    429: "too many runs already wait to start, or too many sign-ins (see Retry-After)",
+    503: "RabbitMQ or another dependency is unavailable; nothing was started",
+}
+
+
+def codes_of(status: int) -> list[str]:
+    """The error codes an answer of ``status`` may carry: ``STATUS``'s and the edge's own."""
+    return sorted({c for c, s in STATUS.items() if s == status} | set(EDGE_CODES.get(status, ())))
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` of the error statuses a route may answer."""
-    return {status: {"model": ErrorBody, "description": _MEANING[status]} for status in statuses}
+    """OpenAPI ``responses`` of the error statuses a route may answer, each an ``Error``."""
+    return {status: error_response(status) for status in statuses}
 
 
-_MEANING = {
-    400: "bad request",
-    401: "not signed in",
-    403: "no CDDS access (exporter role), or CSRF token missing",
-    404: "unknown, or not the caller's",
-    409: "conflict (see error: certificate_required, not_finished)",
-    410: "the file expired or was deleted",
-    413: "larger than the limit (error: too_large)",
-    416: "the range starts beyond the end of the file",
-    422: "invalid request",
-    429: "too many runs of the owner already wait to start (see Retry-After)",
-    503: "RabbitMQ or another dependency is unavailable; nothing was started",
-}
+def error_response(status: int) -> dict[str, Any]:
+    meaning = f"{_MEANING[status]} (error: {', '.join(codes_of(status))})"
+    return {"model": Error, "description": meaning}
 
 
 def _body(code: str, detail: str, **extra: object) -> dict[str, object]:
@@ -148,8 +176,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}
         code = codes.get(exc.status_code, "http_error")
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return JSONResponse(
-            _body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+            _body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)

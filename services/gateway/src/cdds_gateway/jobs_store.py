@@ -18,8 +18,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
+from cdds_gateway.moments import Moment
 from cdds_shared.messaging.messages import RecordType, Timeframe
 from cdds_shared.ports.documents import DocumentCollection, DocumentStore, IndexSpec, SortSpec
 from cdds_shared.runs.model import Run, to_millis
@@ -28,7 +36,10 @@ from cdds_shared.scope import Scope
 
 __all__ = [
     "DEFAULT_SPLIT_SIZE",
+    "MAX_SPLIT_SIZE",
+    "MEDIA_NAME",
     "MIN_SPLIT_SIZE",
+    "NOT_BLANK",
     "RECURRING",
     "Job",
     "JobSpec",
@@ -56,7 +67,57 @@ _FIELDS_OF: dict[ScheduleKind, frozenset[str]] = {
 }
 # Runs whose window counts as exported: a failed or cancelled run's window is exported again.
 _WINDOW_TAKEN = ("queued", "running", "completed", "no_data")
-_MEDIA_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+MEDIA_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"
+"""A media type as given (compared in lower case): voice, chat, email …"""
+NOT_BLANK = r"\S"
+
+
+def _kind_schemas(
+    fields: Mapping[ScheduleKind, frozenset[str]], optional: str
+) -> list[dict[str, Any]]:
+    """JSON Schema ``anyOf`` branches: per kind, its fields given (not null), the others null
+    or absent; ``kind`` may be left out for ``optional``."""
+    every = set().union(*fields.values())
+    branches = []
+    for kind, wanted in fields.items():
+        properties: dict[str, Any] = {"kind": {"const": kind}}
+        properties |= {f: {"not": {"type": "null"}} for f in wanted}
+        properties |= {f: {"type": "null"} for f in every - wanted}
+        required = sorted(wanted) + ([] if kind == optional else ["kind"])
+        branches.append({"properties": properties, "required": required})
+    return branches
+
+
+def _schedule_schema(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = _kind_schemas(_FIELDS_OF, optional="now")
+
+
+def _timeframe_schema(schema: dict[str, Any]) -> None:
+    # Without kind (or null): inferred, any bounds. start < end is checked, not said (422).
+    kind = schema["properties"]["kind"]
+    schema["properties"]["kind"] = {"anyOf": [{"enum": kind["enum"]}, {"type": "null"}]} | {
+        k: v for k, v in kind.items() if k not in ("enum", "type")
+    }
+    bounded = [{"properties": {b: {"type": "string"}}, "required": [b]} for b in ("start", "end")]
+    schema["anyOf"] = [
+        {"properties": {"kind": {"type": "null"}}},
+        {
+            "properties": {
+                "kind": {"const": "all"},
+                "start": {"type": "null"},
+                "end": {"type": "null"},
+            }
+        },
+        {"properties": {"kind": {"const": "fixed"}}, "required": ["kind"], "anyOf": bounded},
+        {"properties": {"kind": {"const": "since_previous"}, "end": {"type": "null"}}},
+    ]
+
+
+def _spec_schema(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [
+        {"properties": {"type": {"const": "interaction"}}},
+        {"properties": {"media_types": {"type": "null"}}},
+    ]
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -73,7 +134,7 @@ def as_utc(moment: datetime | None) -> datetime | None:
 class Schedule(BaseModel):
     """When a job runs. Only the fields of its ``kind`` may be set."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_schedule_schema)
 
     kind: ScheduleKind = Field(
         "now",
@@ -81,14 +142,19 @@ class Schedule(BaseModel):
         "every_hours: every `hours` hours from 00:00 UTC each day; daily: at `time` UTC; "
         "weekly: on `weekday` at `time` UTC",
     )
-    at: datetime | None = Field(None, description="once: the moment (UTC; naive means UTC)")
-    hours: int | None = Field(
-        None, ge=1, le=24, description="every_hours: N, runs at 00:00, N:00, 2N:00 … each day"
+    at: Moment | None = Field(None, description="once: the moment (UTC; naive means UTC)")
+    hours: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=24,
+        description="every_hours: N, runs at 00:00, N:00, 2N:00 … each day",
     )
     time: str | None = Field(
         None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="daily/weekly: HH:MM in UTC"
     )
-    weekday: int | None = Field(None, ge=0, le=6, description="weekly: 0 = Monday … 6 = Sunday")
+    weekday: StrictInt | None = Field(
+        None, ge=0, le=6, description="weekly: 0 = Monday … 6 = Sunday"
+    )
 
     @field_validator("at")
     @classmethod
@@ -114,15 +180,15 @@ class JobTimeframe(BaseModel):
     """Which records: all, a fixed interval, or (each run) the window since the previous run.
     Without ``kind``: ``fixed`` when ``start`` or ``end`` is given, else ``all``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_timeframe_schema)
 
     kind: Literal["all", "fixed", "since_previous"] = Field(
         "all",
         description="all data; a fixed interval [start, end); or since_previous: from the end "
         "of the job's previous run (the first run: from `start`, or the beginning) to the run",
     )
-    start: datetime | None = Field(None, description="inclusive (UTC)")
-    end: datetime | None = Field(None, description="exclusive (UTC); fixed only")
+    start: Moment | None = Field(None, description="inclusive (UTC)")
+    end: Moment | None = Field(None, description="exclusive (UTC); fixed only; after start")
 
     @field_validator("start", "end")
     @classmethod
@@ -153,9 +219,11 @@ class JobTimeframe(BaseModel):
 class JobSpec(BaseModel):
     """What a user edits: everything but ownership and state."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_spec_schema)
 
-    title: str = Field(min_length=1, max_length=200, description="shown in the lists")
+    title: str = Field(
+        min_length=1, max_length=200, pattern=NOT_BLANK, description="shown in the lists"
+    )
     description: str = Field("", max_length=2000)
     source: Literal["contact_history"] = Field("contact_history", description="UCS contact history")
     type: RecordType = Field(description="interaction or contact records")
@@ -164,6 +232,7 @@ class JobSpec(BaseModel):
         min_length=1,
         max_length=50,
         description="interactions of these media types only (voice, chat, email …); null = all",
+        json_schema_extra={"items": {"type": "string", "pattern": MEDIA_NAME}},
     )
     schedule: Schedule = Field(default_factory=Schedule)
     timeframe: JobTimeframe = Field(default_factory=JobTimeframe)
@@ -171,9 +240,10 @@ class JobSpec(BaseModel):
         DEFAULT_SPLIT_SIZE,
         ge=MIN_SPLIT_SIZE,
         le=MAX_SPLIT_SIZE,
+        strict=True,
         description="largest sealed file; larger exports are split into parts (min 1 MiB)",
     )
-    enabled: bool = Field(True, description="false: the scheduler does not start it")
+    enabled: bool = Field(True, strict=True, description="false: the scheduler does not start it")
 
     @field_validator("title")
     @classmethod
@@ -187,10 +257,9 @@ class JobSpec(BaseModel):
     def _media(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
-        names = [v.strip().lower() for v in value]
-        if any(not _MEDIA_NAME.fullmatch(n) for n in names):
+        if any(not re.fullmatch(MEDIA_NAME, v) for v in value):
             raise ValueError("media types are names like voice, chat, email (letters, digits, -_)")
-        return sorted(set(names))
+        return sorted({v.lower() for v in value})
 
     @model_validator(mode="after")
     def _media_for_interactions(self) -> JobSpec:

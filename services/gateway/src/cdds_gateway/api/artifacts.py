@@ -90,7 +90,7 @@ async def get_artifact(artifact_id: str, deps: Deps, principal: ExporterPrincipa
         **responses(*DENIED, 404, 410, 416),
     },
 )
-async def download(
+async def download_artifact(
     artifact_id: str,
     deps: Deps,
     principal: ExporterPrincipal,
@@ -135,7 +135,7 @@ async def delete_artifact(
         **responses(*DENIED, 404, 410, 422),
     },
 )
-async def download_many(
+async def download_artifacts(
     body: ArtifactIds, deps: Deps, principal: ExporterPrincipal, request: Request
 ) -> Response:
     """A ZIP streamed as it is read, each file a stored member (already compressed and
@@ -149,7 +149,7 @@ async def download_many(
     summary=f"Delete up to {MAX_ZIP_FILES} files",
     responses=responses(*DENIED, 404, 422),
 )
-async def delete_many(
+async def delete_artifacts(
     body: ArtifactIds, deps: Deps, principal: ExporterPrincipal, request: Request
 ) -> Deleted:
     """All or nothing: one unknown id is 404 and nothing is deleted."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from cdds_gateway.deps import Deps
 from cdds_gateway.errors import responses
+from cdds_gateway.moments import Moment
 from cdds_gateway.security import AdminPrincipal
 from cdds_gateway.usecases.audit import query_audit
 from cdds_gateway.usecases.errors import MAX_OFFSET
@@ -32,8 +32,8 @@ async def list_audit(
         str | None, Query(description="e.g. run.start; a trailing * matches a prefix: artifact.*")
     ] = None,
     target: Annotated[str | None, Query(description="id of a job, run, artifact …")] = None,
-    since: Annotated[datetime | None, Query(description="from this moment (inclusive)")] = None,
-    until: Annotated[datetime | None, Query(description="before this moment")] = None,
+    since: Annotated[Moment | None, Query(description="from this moment (inclusive)")] = None,
+    until: Annotated[Moment | None, Query(description="before this moment")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[AuditView]:

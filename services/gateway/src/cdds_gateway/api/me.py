@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from cdds_gateway.deps import Deps
+from cdds_gateway.errors import responses
 from cdds_gateway.security import CurrentPrincipal, ExporterPrincipal, client_address
 from cdds_gateway.uploads import read_upload
 from cdds_gateway.usecases import me
@@ -20,7 +21,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1", tags=["me"])
 
 
-@router.get("/me", summary="The signed-in user", response_model=Me)
+@router.get("/me", summary="The signed-in user", response_model=Me, responses=responses(401))
 async def get_me(principal: CurrentPrincipal, deps: Deps) -> Me:
     return await me.about_me(deps, principal)
 
@@ -29,7 +30,7 @@ async def get_me(principal: CurrentPrincipal, deps: Deps) -> Me:
     "/me/certificate",
     summary="The certificate files are sealed for",
     response_model=CertificateDetails,
-    responses={404: {"description": "no certificate on file (error: no_certificate)"}},
+    responses=responses(401, 403, 404),
 )
 async def get_certificate(principal: ExporterPrincipal, deps: Deps) -> CertificateDetails:
     return await me.my_certificate(deps, principal)
@@ -40,10 +41,7 @@ async def get_certificate(principal: ExporterPrincipal, deps: Deps) -> Certifica
     summary="Upload (replace) the certificate: the PEM or DER file as the body, or a multipart "
     "form with the file in `file`",
     response_model=CertificateDetails,
-    responses={
-        413: {"description": "larger than certificate_max_bytes (error: too_large)"},
-        422: {"description": "refused, with the precise reason (error: invalid_certificate)"},
-    },
+    responses=responses(401, 403, 413, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -61,7 +59,7 @@ async def get_certificate(principal: ExporterPrincipal, deps: Deps) -> Certifica
         }
     },
 )
-async def put_certificate(
+async def upload_certificate(
     request: Request, principal: ExporterPrincipal, deps: Deps
 ) -> CertificateDetails:
     client = client_address(request)
@@ -72,13 +70,23 @@ async def put_certificate(
     return await me.upload_certificate(deps, principal, upload.data, client=client)
 
 
-@router.get("/me/preferences", summary="The user's preferences", response_model=Preferences)
+@router.get(
+    "/me/preferences",
+    summary="The user's preferences",
+    response_model=Preferences,
+    responses=responses(401),
+)
 async def get_preferences(principal: CurrentPrincipal, deps: Deps) -> Preferences:
     return await me.my_preferences(deps, principal)
 
 
-@router.put("/me/preferences", summary="Change the user's preferences", response_model=Preferences)
-async def put_preferences(
+@router.put(
+    "/me/preferences",
+    summary="Change the user's preferences",
+    response_model=Preferences,
+    responses=responses(401, 403, 422),
+)
+async def update_preferences(
     body: Preferences, request: Request, principal: ExporterPrincipal, deps: Deps
 ) -> Preferences:
     await me.store_seal_mode(deps, principal, body.seal_mode, client=client_address(request))

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from cdds_gateway.deps import Deps
-from cdds_gateway.errors import error_headers, public_detail, status_of
+from cdds_gateway.errors import error_headers, public_detail, responses, status_of
 from cdds_gateway.security import (
     SESSION_COOKIE,
     CurrentPrincipal,
@@ -30,7 +30,7 @@ from cdds_gateway.security import (
 from cdds_gateway.usecases import session
 from cdds_shared.errors import CddsError
 from cdds_shared.identity import Role, SignedIn
-from cdds_shared.identity.errors import SIGN_IN_REFUSALS, TENANT_REQUIRED, WRONG_CREDENTIALS
+from cdds_shared.identity.errors import SIGN_IN_REFUSALS
 
 __all__ = ["Lookup", "LookupResult", "SignIn", "SignedInResult", "router"]
 
@@ -79,20 +79,11 @@ class LookupResult(BaseModel):
     )
 
 
-def _error(code: str, detail: str) -> dict[str, object]:
-    return {"description": detail, "content": {"application/json": {"example": {"error": code}}}}
-
-
 @router.post(
     "/session",
     summary="Sign in",
     response_model=SignedInResult,
-    responses={
-        401: _error("invalid_credentials", WRONG_CREDENTIALS),
-        403: _error("access_denied", "right credentials, but no CDDS access (or cross_origin)"),
-        409: _error("tenant_required", TENANT_REQUIRED),
-        429: _error("locked", "too many failed sign-ins (or throttled); see Retry-After"),
-    },
+    responses=responses(401, 403, 409, 422, 429),
 )
 async def create_session(body: SignIn, request: Request, deps: Deps) -> JSONResponse:
     check_same_origin(request, deps.settings)
@@ -121,7 +112,13 @@ def _refuse(request: Request, deps: Deps, exc: CddsError) -> JSONResponse:
     return response
 
 
-@router.delete("/session", summary="Sign out", status_code=204, response_class=Response)
+@router.delete(
+    "/session",
+    summary="Sign out",
+    status_code=204,
+    response_class=Response,
+    responses=responses(401, 403),
+)
 async def delete_session(request: Request, principal: CurrentPrincipal, deps: Deps) -> Response:
     await session.end_session(deps, principal, client=client_address(request))
     response = Response(status_code=204)
@@ -134,7 +131,7 @@ async def delete_session(request: Request, principal: CurrentPrincipal, deps: De
     summary="The Next step of sign-in: must the user give a tenant?",
     response_model=LookupResult,
 )
-async def lookup(body: Lookup, deps: Deps) -> LookupResult:
+async def lookup_sign_in(body: Lookup, deps: Deps) -> LookupResult:
     return LookupResult(
         tenant_required=await session.needs_tenant(deps, body.username, body.tenant)
     )

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cdds_gateway.deps import GatewayDeps
-from cdds_gateway.jobs_store import JobTimeframe
+from cdds_gateway.jobs_store import NOT_BLANK, JobTimeframe
 from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.audit import record
 from cdds_gateway.usecases.jobs import JobCreate, create_job
@@ -29,8 +29,10 @@ class RunClone(BaseModel):
         description="run: export the same again now (same job, parameters and timeframe, "
         "sealed for the same owner); job: a new job of the caller with this run's parameters",
     )
-    title: str | None = Field(None, min_length=1, max_length=200, description="target job")
-    run_now: bool = Field(False, description="target job: start its first run at once")
+    title: str | None = Field(
+        None, min_length=1, max_length=200, pattern=NOT_BLANK, description="target job"
+    )
+    run_now: bool = Field(False, strict=True, description="target job: start its first run at once")
 
 
 async def _owner_name(deps: GatewayDeps, principal: Principal, owner: str) -> str:

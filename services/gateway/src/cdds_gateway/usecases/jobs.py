@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
 from cdds_gateway.deps import GatewayDeps
-from cdds_gateway.jobs_store import Job, JobSpec, JobTimeframe, Schedule, next_run_at, run_timeframe
+from cdds_gateway.jobs_store import (
+    MAX_SPLIT_SIZE,
+    MEDIA_NAME,
+    MIN_SPLIT_SIZE,
+    NOT_BLANK,
+    Job,
+    JobSpec,
+    JobTimeframe,
+    Schedule,
+    next_run_at,
+    run_timeframe,
+)
 from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.audit import record
 from cdds_gateway.usecases.errors import invalid, invalid_from, not_found
@@ -43,27 +55,41 @@ __all__ = [
 
 JOB_SORTS = ("created_at", "title", "next_run_at", "last_run_at")
 Order = Literal["asc", "desc"]
+Unset = SkipJsonSchema[None]
+"""A field's default when absent; null is not part of its JSON Schema."""
 
 
 class JobCreate(JobSpec):
-    run_now: bool = Field(False, description="start a run at once (the answer carries its run_id)")
+    run_now: bool = Field(
+        False, strict=True, description="start a run at once (the answer carries its run_id)"
+    )
 
 
 class JobPatch(BaseModel):
-    """Fields to change; absent ones keep their value. ``schedule`` and ``timeframe`` are replaced
-    as a whole; ``media_types: null`` means all."""
+    """Fields to change; absent ones keep their value. `schedule` and `timeframe` are replaced
+    as a whole; `media_types: null` means all (no other field may be null)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=2000)
-    source: Literal["contact_history"] | None = None
-    type: RecordType | None = None
-    media_types: list[str] | None = None
-    schedule: Schedule | None = None
-    timeframe: JobTimeframe | None = None
-    split_size_bytes: int | None = None
-    enabled: bool | None = None
+    # The constraints are JobSpec's. A null is absent from the JSON Schema (``Unset``) and
+    # refused when the result is checked as a job (``_spec``), but for media_types.
+
+    title: Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)] | Unset = None
+    description: Annotated[str, Field(max_length=2000)] | Unset = None
+    source: Literal["contact_history"] | Unset = None
+    type: RecordType | Unset = None
+    media_types: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=50,
+        json_schema_extra={"items": {"type": "string", "pattern": MEDIA_NAME}},
+    )
+    schedule: Schedule | Unset = None
+    timeframe: JobTimeframe | Unset = None
+    split_size_bytes: Annotated[StrictInt, Field(ge=MIN_SPLIT_SIZE, le=MAX_SPLIT_SIZE)] | Unset = (
+        None
+    )
+    enabled: StrictBool | Unset = None
 
 
 def _spec(data: dict[str, Any]) -> JobSpec:
