@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= uv
 PY := $(UV) run --frozen
 
-.PHONY: help bootstrap sync up up-infra down status demo test test-only lint format bench load chaos asyncapi clean
+.PHONY: help bootstrap sync up up-infra down status demo test unit test-only lint format bench load chaos asyncapi clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -62,6 +62,9 @@ format: sync ## apply ruff's formatting and safe fixes
 
 test: lint ## lint, then every test against the real servers (started if needed)
 	@$(PY) pytest
+
+unit: sync ## the unit tests only: no server, in-memory fakes of the ports (seconds)
+	@$(PY) pytest -m unit -q -p no:cacheprovider
 
 test-only: sync ## the tests without lint
 	@$(PY) pytest

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -23,6 +24,17 @@ from pydantic import SecretStr
 from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.settings import MongoSettings
 from tests.infra import StackInfo, provide_stack
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """``pytest -m unit`` (``make unit``) imports only the test modules that mark unit tests: the
+    others import servers' clients, schemathesis, Selenium…, and collecting them took most of
+    the time of a unit run."""
+    if config.getoption("markexpr") != "unit" or collection_path.suffix != ".py":
+        return None
+    if not collection_path.name.startswith("test_"):
+        return None
+    return "mark.unit" not in collection_path.read_text("utf-8")
 
 
 @pytest.fixture(scope="session")
