@@ -144,9 +144,9 @@ def _list(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     async def work(store: IntegrationStore, documents: MongoDocumentStore) -> Integration:
         integration = await store.revoke(args.name, args.tenant)  # the token stops here
+        await _audit(documents, integration, "integration.revoke")
         with _broker() as broker:
             broker.delete_user(integration.broker_username)  # and its connections here
-        await _audit(documents, integration, "integration.revoke")
         return integration
 
     return emit(integration_json(_with_integrations(work)))
