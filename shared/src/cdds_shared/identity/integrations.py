@@ -114,10 +114,15 @@ class IntegrationStore:
             NotFoundError: unknown tenant.
             ConflictError: the tenant has (or had: revoked) an integration of that name, or a user
                 of its principal's name.
-            ValidationFailed: a bad name.
+            ValidationFailed: a bad name, or a tenant (made before names lost the '.') whose name
+                has a '.'.
         """
         check_integration_name(name)
         await self._identity.get_tenant(tenant)
+        if "." in tenant:  # a tenant named before names lost the '.'
+            raise ValidationFailed(
+                f"tenant {tenant!r} has a '.' in its name: routing keys are ambiguous"
+            )
         if await self.find(name, tenant) is not None:
             raise ConflictError(f"integration {name!r} already exists in tenant {tenant!r}")
         user = await self._identity.create_user(
