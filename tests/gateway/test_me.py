@@ -81,6 +81,8 @@ async def test_me_without_a_certificate(client: httpx.AsyncClient, exporter: Sig
         "roles": ["exporter"],
         "certificate": None,
         "preferences": {"seal_mode": "gcm"},
+        "kind": "user",
+        "integration": None,
     }
     missing = await client.get(URL, headers=exporter.bearer)
     assert (missing.status_code, missing.json()) == (

@@ -16,6 +16,7 @@ from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.audit import AuditLog
 from cdds_shared.certificates import CertificateStore
 from cdds_shared.identity import IdentityStore
+from cdds_shared.identity.integrations import IntegrationStore
 from cdds_shared.identity.policy import IdentityPolicy
 from cdds_shared.messaging import publish
 from cdds_shared.ports.documents import DocumentStore
@@ -41,6 +42,11 @@ class GatewayDeps:
     publish: Publish
     reads: Coalescer
     dispatch: DispatchStore
+
+    @property
+    def integrations(self) -> IntegrationStore:
+        """Integrations' tokens (made by ``cdds-admin integration``)."""
+        return IntegrationStore(self.documents, self.identity)
 
     @classmethod
     def build(cls, broker: RabbitBroker, settings: Settings) -> GatewayDeps:

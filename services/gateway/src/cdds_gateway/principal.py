@@ -22,6 +22,8 @@ class Principal:
     via_cookie: bool = False
     """True when authenticated by the session cookie (then unsafe requests need the CSRF token);
     False for a bearer token."""
+    integration: str | None = None
+    """The integration's name when the caller is one (its ``cdds_int_`` token)."""
 
     def has(self, role: Role) -> bool:
         return role in self.roles

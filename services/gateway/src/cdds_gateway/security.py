@@ -4,7 +4,8 @@
   request came over HTTPS or the gateway's public URL is ``https``, and persistent (``Max-Age``)
   only with *Remember me*.
 - ``Authorization: Bearer <token>`` (the same token) works on every endpoint, for the CLI and
-  integrations. A request that carries it is judged by it alone.
+  integrations. A request that carries it is judged by it alone. An integration's token
+  (``cdds_int_…``, docs/operations.md "Integrations") names its principal, until it is revoked.
 - CSRF: a cookie-authenticated unsafe request (POST, PUT, PATCH, DELETE) must carry the session's
   token in ``X-CSRF-Token`` (API) or in the form field ``csrf_token`` (web forms, which call
   :func:`check_csrf` themselves). Bearer requests are exempt: browsers never add that header.
@@ -29,11 +30,12 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from cdds_gateway.deps import get_deps
+from cdds_gateway.deps import GatewayDeps, get_deps
 from cdds_gateway.errors import ApiError
 from cdds_gateway.principal import Principal
 from cdds_shared.identity import SignedIn, SignInAttempt
 from cdds_shared.identity.errors import ACCESS_DENIED
+from cdds_shared.identity.integrations import TOKEN_PREFIX
 from cdds_shared.runs.model import utcnow
 from cdds_shared.settings import Settings
 
@@ -90,10 +92,16 @@ async def signed_in_or_none(request: Request) -> tuple[SignedIn, bool] | None:
     presented = presented_token(request)
     found: tuple[SignedIn, bool] | None = None
     if presented is not None and presented[0]:
-        signed = await get_deps(request).identity.signed_in(presented[0])
+        signed = await _signed_in(get_deps(request), presented[0])
         found = None if signed is None else (signed, presented[1])
     request.state.cdds_signed_in = found
     return found
+
+
+async def _signed_in(deps: GatewayDeps, token: str) -> SignedIn | None:
+    if token.startswith(TOKEN_PREFIX):
+        return await deps.integrations.signed_in(token)
+    return await deps.identity.signed_in(token)
 
 
 async def principal_or_none(request: Request) -> Principal | None:
@@ -111,6 +119,7 @@ async def principal_or_none(request: Request) -> Principal | None:
         session_id=signed.session.id,
         csrf_token=signed.session.csrf_token,
         via_cookie=via_cookie,
+        integration=signed.user.integration,
     )
 
 

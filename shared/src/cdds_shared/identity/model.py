@@ -32,7 +32,9 @@ Role = Literal["exporter", "admin"]
 ROLES: tuple[Role, ...] = ("exporter", "admin")
 SealMode = Literal["gcm", "legacy-cbc"]
 
-_TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# No '.': routing keys of the public exchanges are ``<tenant>.<subject>``, and a tenant ``a``
+# bound to ``a.#`` would otherwise receive the events of a tenant ``a.b``.
+_TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -40,7 +42,7 @@ def check_tenant_name(name: str) -> str:
     """The tenant name, or ``ValidationFailed`` saying what a name may contain."""
     if not _TENANT_NAME.fullmatch(name):
         raise ValidationFailed(
-            f"invalid tenant name {name!r}: 1 to 64 letters, digits, '_', '.' or '-', "
+            f"invalid tenant name {name!r}: 1 to 64 letters, digits, '_' or '-', "
             "starting with a letter or digit"
         )
     return name
@@ -74,6 +76,9 @@ class User(BaseModel):
     failed_logins: int = Field(0, description="consecutive failures since the last lock/success")
     locked_until: datetime | None = None
     seal_mode: SealMode = Field("gcm", description="preference: how files are sealed")
+    integration: str | None = Field(
+        None, description="the integration this user is the principal of (never signs in)"
+    )
     created_at: datetime
     last_login_at: datetime | None = None
 

@@ -125,10 +125,17 @@ class IdentityStore(SessionMethods):
     # -- users -----------------------------------------------------------------------------------
 
     async def create_user(
-        self, username: str, tenant: str, roles: Iterable[str], password: str
+        self,
+        username: str,
+        tenant: str,
+        roles: Iterable[str],
+        password: str,
+        *,
+        integration: str | None = None,
     ) -> User:
         """Raises ``NotFoundError`` (unknown tenant), ``ConflictError`` (the tenant has a user of
-        that name) or ``ValidationFailed`` (bad name, role or empty password)."""
+        that name) or ``ValidationFailed`` (bad name, role or empty password). ``integration``:
+        the principal of that integration (``identity/integrations.py``)."""
         username = check_username(username)
         chosen = _roles(roles)
         await self.get_tenant(tenant)
@@ -139,6 +146,7 @@ class IdentityStore(SessionMethods):
             tenant=tenant,
             roles=chosen,
             password_hash=await self._passwords.hash(password),
+            integration=integration,
             created_at=utcnow(),
         )
         try:
@@ -192,7 +200,10 @@ class IdentityStore(SessionMethods):
         return await self._set(user_id, roles=_roles(roles))
 
     async def set_password(self, user_id: str, password: str) -> User:
-        """Set a new password, clear any lock, and end the user's sessions."""
+        """Set a new password, clear any lock, and end the user's sessions. An integration's
+        user has none to set: it authenticates by its token."""
+        if (await self.get_user(user_id)).integration is not None:
+            raise ValidationFailed("an integration signs in with its token, not a password")
         password_hash = await self._passwords.hash(password)
         user = await self._set(
             user_id, password_hash=password_hash, failed_logins=0, locked_until=None

@@ -1,6 +1,10 @@
 """RabbitMQ topology, declared once, imported by publishers and subscribers (docs/pipeline.md §10).
 
 - ``cdds.events`` (topic): every message, routed by its ``ROUTING_KEY``.
+- ``cdds.integration.requests`` and ``cdds.integration.events`` (topic): the public contract of
+  other contact-centre systems, routing keys ``<tenant>.<subject>``. Their broker users may reach
+  only these two, pinned to their tenant (docs/operations.md, "Integrations"); the internal
+  exchange and queues stay closed to them.
 - Work queues are quorum queues. A message whose fate is "dead letter" (``messaging/fate.py``)
   ends in ``<queue>.dead``, where it stays visible: malformed bodies are rejected through
   ``cdds.dead``; permanent failures and spent retry budgets are republished there with the reason.
@@ -26,6 +30,8 @@ from cdds_shared.settings import Settings
 __all__ = [
     "DEAD_LETTERS",
     "EVENTS",
+    "INTEGRATION_EVENTS",
+    "INTEGRATION_REQUESTS",
     "WORK_QUEUES",
     "Topology",
     "WorkQueue",
@@ -36,6 +42,12 @@ __all__ = [
 
 EVENTS = RabbitExchange("cdds.events", type=ExchangeType.TOPIC, durable=True)
 DEAD_LETTERS = RabbitExchange("cdds.dead", type=ExchangeType.DIRECT, durable=True)
+INTEGRATION_REQUESTS = RabbitExchange(
+    "cdds.integration.requests", type=ExchangeType.TOPIC, durable=True
+)
+INTEGRATION_EVENTS = RabbitExchange(
+    "cdds.integration.events", type=ExchangeType.TOPIC, durable=True
+)
 
 
 @dataclass(frozen=True)
@@ -128,10 +140,14 @@ class Topology:
 async def declare_topology(
     broker: RabbitBroker, topology: Topology, specs: tuple[WorkQueue, ...] | None = None
 ) -> None:
-    """Declare exchanges, work queues with their bindings, dead-letter and retry queues.
-    Idempotent."""
+    """Declare exchanges (the internal and the public ones), work queues with their bindings,
+    dead-letter and retry queues. Idempotent."""
     events = await broker.declare_exchange(EVENTS)
     dead = await broker.declare_exchange(DEAD_LETTERS)
+    # Declared by the services (their user configures ``cdds.*``): integrators may not declare
+    # exchanges, and a publish to an exchange that does not exist would close their channel.
+    for public in (INTEGRATION_REQUESTS, INTEGRATION_EVENTS):
+        await broker.declare_exchange(public)
     for spec in specs if specs is not None else tuple(WORK_QUEUES.values()):
         queue = await broker.declare_queue(topology.queue(spec))
         await queue.bind(events, routing_key=spec.routing_key)

@@ -103,7 +103,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     commands = group.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     cmd = commands.add_parser("create", help="create a tenant")
-    cmd.add_argument("name", metavar="NAME", help="letters, digits, '_', '.', '-'")
+    cmd.add_argument("name", metavar="NAME", help="letters, digits, '_', '-'")
     cmd.add_argument(
         "--ucs-tenant-id", type=_ucs_tenant_id, required=True, help="its tenant id in UCS"
     )

@@ -5,6 +5,7 @@ and every refused certificate is audited."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -63,6 +64,10 @@ class Me(BaseModel):
     roles: list[Role]
     certificate: CertificateDetails | None
     preferences: Preferences
+    kind: Literal["user", "integration"] = Field(
+        "user", description="a person, or another system signed in with its integration token"
+    )
+    integration: str | None = Field(None, description="the integration's name, if it is one")
 
 
 def certificate_details(
@@ -94,6 +99,8 @@ async def about_me(deps: GatewayDeps, principal: Principal) -> Me:
         roles=list(principal.roles),
         certificate=await certificate_on_file(deps, principal),
         preferences=Preferences(seal_mode=user.seal_mode),
+        kind="user" if principal.integration is None else "integration",
+        integration=principal.integration,
     )
 
 
