@@ -164,7 +164,8 @@ class PublicRequestRun(BaseModel):
 class PublicEvent(BaseModel):
     """Envelope fields every public event has; its routing key is ``TENANT.<EVENT>``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Readers ignore fields they do not know: a field may be added within a schema version.
+    model_config = ConfigDict(frozen=True, extra="ignore")
     EVENT: ClassVar[str]
 
     schema_version: Literal[1] = Field(1, description="version of this message's schema: 1")
@@ -198,7 +199,7 @@ class PublicRunRejected(PublicEvent):
     code: RejectionCode = Field(description="what to fix, for a program")
     reason: str = Field(
         description="``<code>: <detail>`` for a person, e.g. "
-        "``invalid: timeframe.end: end must be after start``"
+        "``invalid: timeframe.end: must be after timeframe.start``"
     )
 
 
@@ -228,6 +229,8 @@ class PublicRunCompleted(PublicEvent):
 
 
 class PublicRunFailed(PublicEvent):
+    """A run ended without its files (nothing of it can be downloaded)."""
+
     model_config = ConfigDict(title="RunFailed")
     EVENT: ClassVar[str] = "run.failed"
     run_id: str
