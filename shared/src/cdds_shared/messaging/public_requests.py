@@ -2,7 +2,7 @@
 
 Pure: the intake calls :func:`read_request` on the raw body and, on :class:`RequestRefused`,
 answers ``run.rejected`` with :meth:`RequestRefused.event` and dead-letters the message with the
-same reason (docs/integration.md). Checks that need the identity (its tenant, its
+same reason (docs/integration.md § Error reasons). Checks that need the identity (its tenant, its
 certificate) are the intake's; this module only decides what the body alone can.
 """
 
