@@ -45,16 +45,19 @@ CHAOS_ARGS ?=
 chaos: sync ## outages and SIGKILLs mid-run on a private stack (.local/chaos/, ports 25700-25712); docs/chaos.md
 	@$(PY) python -m cdds_tools.chaos $(CHAOS_ARGS)
 
-asyncapi: sync ## regenerate docs/asyncapi.yaml (the message contract) from the code
+asyncapi: sync ## regenerate docs/asyncapi.yaml, docs/asyncapi-integration.yaml and docs/schemas/integration/ from the code
 	@$(PY) faststream docs gen --factory cdds_tools.asyncapi:create_app --yaml --out docs/asyncapi.yaml
+	@$(PY) faststream docs gen --factory cdds_tools.asyncapi_integration:create_app --yaml \
+		--out docs/asyncapi-integration.yaml
+	@$(PY) python -m cdds_tools.asyncapi_integration docs/schemas/integration
 
-lint: sync ## ruff + mypy (strict on shared/, services/ and tools/) + deptry (declared = imported)
+lint: sync ## ruff + mypy (strict on shared/, services/, tools/ and docs/examples/) + deptry (declared = imported)
 	@$(PY) ruff check .
 	@$(PY) ruff format --check .
 	@$(PY) mypy
 	@for member in shared services/* tools; do \
 		$(PY) deptry --config $$member/pyproject.toml $$member/src || exit 1; done
-	@$(PY) deptry tests scripts
+	@$(PY) deptry tests scripts docs/examples
 
 format: sync ## apply ruff's formatting and safe fixes
 	@$(PY) ruff format .
