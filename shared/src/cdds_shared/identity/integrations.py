@@ -156,6 +156,12 @@ class IntegrationStore:
         await self._c.delete({"_id": integration.id})
         await self._documents.collection(USERS).delete({"_id": integration.user_id})
 
+    async def by_broker_user(self, username: str) -> Integration | None:
+        """The integration whose broker user is ``username`` (the AMQP ``user_id`` RabbitMQ
+        vouched for), if it is not revoked."""
+        doc = await self._c.find_one({"broker_username": username, "revoked_at": None})
+        return None if doc is None else Integration.model_validate(doc)
+
     async def find(self, name: str, tenant: str) -> Integration | None:
         doc = await self._c.find_one({"tenant": tenant, "name": name})
         return None if doc is None else Integration.model_validate(doc)

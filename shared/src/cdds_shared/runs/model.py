@@ -105,6 +105,9 @@ class Run(_Doc):
     error: str | None = None
     plan: Plan | None = None
     job_id: str | None = None
+    request_id: str | None = Field(
+        None, description="an integration's idempotency key for the request that started it"
+    )
     created_by: str | None = Field(
         None,
         description="who created the document: 'gateway' (GATEWAY); a run without it (made from "
