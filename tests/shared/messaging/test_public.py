@@ -187,6 +187,7 @@ INTERNAL_ONLY = (
     "occurred_at",
     "tenant",
     "run_id",
+    "request_id",  # the run keeps the integration's idempotency key
     "artifact_id",
     "id",
     "name",
