@@ -23,6 +23,7 @@ __all__ = [
     "NotFinished",
     "NotFoundError",
     "PermanentError",
+    "RequestRejected",
     "ServiceUnavailable",
     "TooLarge",
     "TooManyRuns",
@@ -161,6 +162,14 @@ class ForgedMessage(PermanentError):
     dead-lettered with the reason; the run it names, if any, is left alone."""
 
     code = "forged_message"
+    fails_run = False
+
+
+class RequestRejected(PermanentError):
+    """An integration's request that never runs (answered ``run.rejected``): dead-lettered with
+    its reason; there is no run of its own to fail."""
+
+    code = "request_rejected"
     fails_run = False
 
 

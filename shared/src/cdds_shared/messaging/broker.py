@@ -10,10 +10,11 @@ from faststream.rabbit import Channel, RabbitBroker
 
 from cdds_shared.messaging.fate import FatePolicy
 from cdds_shared.messaging.messages import Message
-from cdds_shared.messaging.topology import EVENTS
+from cdds_shared.messaging.public import PublicEvent
+from cdds_shared.messaging.topology import EVENTS, INTEGRATION_EVENTS
 from cdds_shared.settings import RabbitSettings
 
-__all__ = ["make_broker", "publish"]
+__all__ = ["make_broker", "publish", "publish_public"]
 
 
 def make_broker(
@@ -49,4 +50,17 @@ async def publish(broker: RabbitBroker, message: Message, *, mandatory: bool | N
         persist=True,
         correlation_id=message.correlation_id,
         message_id=str(message.message_id),
+    )
+
+
+async def publish_public(broker: RabbitBroker, event: PublicEvent) -> None:
+    """Announce ``event`` on ``cdds.integration.events`` under its ``TENANT.<event>`` routing key;
+    returns once RabbitMQ confirmed it. Nobody bound (no integration listening) drops it."""
+    await broker.publish(
+        event,
+        exchange=INTEGRATION_EVENTS,
+        routing_key=event.routing_key,
+        persist=True,
+        message_id=str(event.message_id),
+        content_type="application/json",
     )

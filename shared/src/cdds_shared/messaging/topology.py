@@ -52,8 +52,12 @@ INTEGRATION_EVENTS = RabbitExchange(
 
 @dataclass(frozen=True)
 class WorkQueue:
+    """A work queue and its binding: ``routing_key`` on ``exchange`` (``cdds.events`` but for the
+    intake of integrations' requests, bound to ``cdds.integration.requests``)."""
+
     name: str
     routing_key: str
+    exchange: str = "cdds.events"
 
 
 WORK_QUEUES = {
@@ -61,6 +65,9 @@ WORK_QUEUES = {
     "exporter-partition": WorkQueue("cdds.exporter.export-partition", ExportPartition.ROUTING_KEY),
     "encryptor": WorkQueue("cdds.encryptor.part-staged", PartStaged.ROUTING_KEY),
     "janitor": WorkQueue("cdds.janitor.artifact-due", ArtifactDue.ROUTING_KEY),
+    "gateway-intake": WorkQueue(
+        "cdds.gateway.integration-requests", "*.run.request", "cdds.integration.requests"
+    ),
 }
 
 
@@ -146,11 +153,12 @@ async def declare_topology(
     dead = await broker.declare_exchange(DEAD_LETTERS)
     # Declared by the services (their user configures ``cdds.*``): integrators may not declare
     # exchanges, and a publish to an exchange that does not exist would close their channel.
+    exchanges = {EVENTS.name: events}
     for public in (INTEGRATION_REQUESTS, INTEGRATION_EVENTS):
-        await broker.declare_exchange(public)
+        exchanges[public.name] = await broker.declare_exchange(public)
     for spec in specs if specs is not None else tuple(WORK_QUEUES.values()):
         queue = await broker.declare_queue(topology.queue(spec))
-        await queue.bind(events, routing_key=spec.routing_key)
+        await queue.bind(exchanges[spec.exchange], routing_key=spec.routing_key)
         dead_queue = await broker.declare_queue(topology.dead_queue(spec))
         await dead_queue.bind(dead, routing_key=spec.name)
         for delay in topology.retry_tiers:
