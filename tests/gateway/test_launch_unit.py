@@ -7,21 +7,15 @@ from datetime import timedelta
 
 import pytest
 
-from cdds_gateway.coalesce import Coalescer
 from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.errors import status_of
-from cdds_gateway.jobs_store import Job, JobStore, JobTimeframe, Schedule
+from cdds_gateway.jobs_store import Job, JobTimeframe, Schedule
 from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.clones import RunClone, clone_run
 from cdds_gateway.usecases.launch import queued_run, start
-from cdds_shared.audit import AuditLog
-from cdds_shared.certificates import CertificateStore
 from cdds_shared.errors import CertificateRequired, NotFoundError, ServiceUnavailable, TooManyRuns
-from cdds_shared.identity import IdentityStore
-from cdds_shared.identity.policy import IdentityPolicy
 from cdds_shared.messaging.messages import RunRequested, Timeframe
-from cdds_shared.runs import Run, RunStore, utcnow
-from cdds_shared.runs.dispatch_store import DispatchStore
+from cdds_shared.runs import Run, utcnow
 from cdds_shared.scope import Scope
 from cdds_shared.settings import Settings
 from tests.fakes import FakeDocumentStore, FakeObjectStore, RecordingPublisher
@@ -33,20 +27,7 @@ ALICE = Principal("u-alice", "alice", "acme", 7001, ("exporter",))
 
 
 def gateway_deps(documents: FakeDocumentStore, publish: RecordingPublisher) -> GatewayDeps:
-    settings = Settings()
-    return GatewayDeps(
-        settings=settings,
-        documents=documents,
-        runs=RunStore(documents),
-        certificates=CertificateStore(documents),
-        identity=IdentityStore(documents, IdentityPolicy.of(settings.gateway)),
-        jobs=JobStore(documents),
-        audit=AuditLog(documents),
-        objects=FakeObjectStore(),
-        publish=publish,
-        reads=Coalescer(lambda: documents.writes),
-        dispatch=DispatchStore(documents),
-    )
+    return GatewayDeps.of(Settings(), documents, FakeObjectStore(), publish)
 
 
 def alices_run(job_id: str | None = None) -> Run:

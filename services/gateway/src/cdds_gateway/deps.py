@@ -50,7 +50,18 @@ class GatewayDeps:
 
     @classmethod
     def build(cls, broker: RabbitBroker, settings: Settings) -> GatewayDeps:
-        documents = MongoDocumentStore(settings.mongo)
+        return cls.of(
+            settings,
+            MongoDocumentStore(settings.mongo),
+            MinioObjectStore(settings.minio),
+            partial(publish, broker),
+        )
+
+    @classmethod
+    def of(
+        cls, settings: Settings, documents: DocumentStore, objects: ObjectStore, publish: Publish
+    ) -> GatewayDeps:
+        """The stores on ``documents`` (the unit tests pass the fakes of the ports)."""
         return cls(
             settings=settings,
             documents=documents,
@@ -59,8 +70,8 @@ class GatewayDeps:
             identity=IdentityStore(documents, IdentityPolicy.of(settings.gateway)),
             jobs=JobStore(documents),
             audit=AuditLog(documents),
-            objects=MinioObjectStore(settings.minio),
-            publish=partial(publish, broker),
+            objects=objects,
+            publish=publish,
             reads=Coalescer(lambda: documents.writes),
             dispatch=DispatchStore(documents),
         )

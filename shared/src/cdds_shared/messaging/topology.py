@@ -25,6 +25,7 @@ from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExcha
 from faststream.rabbit.schemas.queue import QuorumQueueArgs
 
 from cdds_shared.messaging.messages import ArtifactDue, ExportPartition, PartStaged, RunRequested
+from cdds_shared.messaging.public import EVENTS_EXCHANGE, REQUESTS_EXCHANGE
 from cdds_shared.settings import Settings
 
 __all__ = [
@@ -42,12 +43,8 @@ __all__ = [
 
 EVENTS = RabbitExchange("cdds.events", type=ExchangeType.TOPIC, durable=True)
 DEAD_LETTERS = RabbitExchange("cdds.dead", type=ExchangeType.DIRECT, durable=True)
-INTEGRATION_REQUESTS = RabbitExchange(
-    "cdds.integration.requests", type=ExchangeType.TOPIC, durable=True
-)
-INTEGRATION_EVENTS = RabbitExchange(
-    "cdds.integration.events", type=ExchangeType.TOPIC, durable=True
-)
+INTEGRATION_REQUESTS = RabbitExchange(REQUESTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
+INTEGRATION_EVENTS = RabbitExchange(EVENTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ WORK_QUEUES = {
     "encryptor": WorkQueue("cdds.encryptor.part-staged", PartStaged.ROUTING_KEY),
     "janitor": WorkQueue("cdds.janitor.artifact-due", ArtifactDue.ROUTING_KEY),
     "gateway-intake": WorkQueue(
-        "cdds.gateway.integration-requests", "*.run.request", "cdds.integration.requests"
+        "cdds.gateway.integration-requests", "*.run.request", REQUESTS_EXCHANGE
     ),
 }
 
