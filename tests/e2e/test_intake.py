@@ -7,6 +7,7 @@ request twice is one run. (No exporter runs here: the run stays queued.)"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -23,8 +24,9 @@ from cdds_shared.messaging.public import EVENTS_EXCHANGE, REQUESTS_EXCHANGE
 from cdds_shared.settings import MongoSettings, RabbitSettings
 from tests.gateway.conftest import GATEWAY_URL, Gateway, gateway_settings, rsa_certificate
 from tests.infra import StackInfo
-from tests.queues import depth
+from tests.infra.isolation import rabbit_management
 from tests.tools.test_integration_broker import (  # noqa: F401 - the module's fixtures
+    admin,
     created,
     environment,
     services_url,
@@ -142,27 +144,104 @@ async def test_a_request_is_accepted_once_and_runs_as_the_integration(
     assert principal.integration == "crm"
 
 
-async def test_a_malformed_request_is_rejected_and_dead_lettered(
+async def dead_letter_of(
+    operator: aio_pika.abc.AbstractChannel, body: bytes
+) -> aio_pika.abc.AbstractIncomingMessage | None:
+    """The dead letter whose body is ``body`` (the others are put back)."""
+    queue = await operator.get_queue(DEAD, ensure=False)
+    seen: list[aio_pika.abc.AbstractIncomingMessage] = []
+    found = None
+    while (message := await queue.get(fail=False)) is not None:
+        if message.body == body and found is None:
+            found = message
+            await message.ack()
+        else:
+            seen.append(message)
+    for message in seen:
+        await message.nack(requeue=True)
+    return found
+
+
+def _other_tenant(created: dict[str, Any], tenants: tuple[str, str]) -> str:
+    return next(t for t in tenants if t != created["tenant"])
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "detail"),
+    [
+        ("malformed", "malformed", "not JSON"),
+        ("invalid_timeframe", "invalid", "timeframe.end"),
+        ("tenant_mismatch", "tenant_mismatch", "this integration belongs to"),
+    ],
+)
+async def test_a_refused_request_is_rejected_with_its_reason_and_dead_lettered(
     gateway: Gateway,
     integrator: tuple[aio_pika.abc.AbstractChannel, aio_pika.abc.AbstractQueue],
     created: dict[str, Any],
+    tenants: tuple[str, str],
     services_url: str,
+    case: str,
+    code: str,
+    detail: str,
 ) -> None:
     channel, queue = integrator
-    services = await aio_pika.connect(services_url)  # the dead letters are the services' to see
-    operator = await services.channel()
-    before, _ = await depth(operator, DEAD)
+    request_id = f"req-{uuid.uuid4().hex[:8]}"
+    request = run_request(created, request_id)
+    if case == "invalid_timeframe":
+        request["timeframe"] = {"start": "2026-11-02T00:00:00Z", "end": "2026-11-01T00:00:00Z"}
+    if case == "tenant_mismatch":
+        request["tenant"] = _other_tenant(created, tenants)
+    body = b"{not json" if case == "malformed" else json.dumps(request).encode()
 
-    await ask(channel, created, b"{not json")
+    await ask(channel, created, body)
     rejected = await answer(queue)
 
     assert rejected["_routing_key"] == f"{created['tenant']}.run.rejected"
-    assert rejected["code"] == "malformed" and rejected["request_id"] is None
-
-    async def dead() -> int:
-        return (await depth(operator, DEAD))[0]
-
+    assert rejected["code"] == code and detail in rejected["reason"], rejected
+    assert rejected["request_id"] == (None if case == "malformed" else request_id)
+    services = await aio_pika.connect(services_url)  # the dead letters are the services' to see
     try:
-        await eventually(dead, lambda n: n == before + 1, timeout=30, what="the dead letter")
+        operator = await services.channel()
+        dead = await eventually(
+            lambda: dead_letter_of(operator, body), timeout=30, what="the dead letter"
+        )
+        assert dead is not None
+        assert str(dead.headers["x-cdds-reason"]).startswith(f"{code}: "), dead.headers
     finally:
         await services.close()
+    if case != "malformed":
+        assert (
+            await gateway.deps.documents.collection("runs").count({"request_id": request_id}) == 0
+        )
+
+
+async def test_a_request_without_a_certificate_is_rejected_and_never_runs(
+    gateway: Gateway,
+    stack: StackInfo,
+    created: dict[str, Any],
+) -> None:
+    """An integration made without ``--certificate``, that never uploaded one."""
+    printed = await asyncio.to_thread(
+        admin, "integration", "create", "nocert", "--tenant", created["tenant"]
+    )
+    try:
+        connection = await aio_pika.connect(printed["amqp"]["url"])
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(
+                f"cdds.int.{printed['tenant']}.nocert.events", auto_delete=True
+            )
+            await queue.bind(EVENTS_EXCHANGE, routing_key=f"{printed['tenant']}.#")
+            request_id = f"req-{uuid.uuid4().hex[:8]}"
+
+            await ask(channel, printed, run_request(printed, request_id))
+            rejected = await answer(queue)
+
+        assert rejected["code"] == "certificate_required", rejected
+        assert rejected["request_id"] == request_id
+        assert (
+            await gateway.deps.documents.collection("runs").count({"request_id": request_id}) == 0
+        )
+    finally:
+        with rabbit_management(stack) as api:
+            api.delete(f"/api/users/{printed['amqp']['username']}")

@@ -71,3 +71,18 @@ async def test_its_user_has_no_password_to_set(gateway: Gateway, tenant: Tenant)
     integration, _ = await integrations(gateway).create("wfm", tenant.name)
     with pytest.raises(ValidationFailed, match="signs in with its token"):
         await gateway.identity.set_password(integration.user_id, "a password")
+
+
+async def test_its_token_is_no_session_to_sign_out_of(
+    gateway: Gateway, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    _, token = await integrations(gateway).create("crm", tenant.name)
+    bearer = {"Authorization": f"Bearer {token}"}
+
+    signed_out = await client.delete("/api/v1/session", headers=bearer)
+
+    assert signed_out.status_code == 409, signed_out.text
+    assert signed_out.json()["error"] == "conflict"
+    assert "cdds-admin integration revoke" in signed_out.json()["detail"]
+    assert (await client.get("/api/v1/me", headers=bearer)).status_code == 200
+    assert await gateway.deps.audit.find(tenant=tenant.name, action="session.delete") == []

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from cdds_gateway import edge, intake, openapi, scheduler
+from cdds_gateway import announcer, edge, intake, openapi, scheduler
 from cdds_gateway.api import ROUTERS as API_ROUTERS
 from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.errors import install_error_handlers
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broker = make_broker(settings.rabbit)
     deps = GatewayDeps.build(broker, settings)
     intake.install(broker, deps, topology_of(settings))
+    announcer.install(broker, deps, topology_of(settings))
     background: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     @asynccontextmanager

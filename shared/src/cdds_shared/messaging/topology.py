@@ -24,7 +24,15 @@ from typing import Any, cast
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.schemas.queue import QuorumQueueArgs
 
-from cdds_shared.messaging.messages import ArtifactDue, ExportPartition, PartStaged, RunRequested
+from cdds_shared.messaging.messages import (
+    ArtifactDue,
+    ArtifactExpired,
+    ExportPartition,
+    PartStaged,
+    RunCompleted,
+    RunFailed,
+    RunRequested,
+)
 from cdds_shared.messaging.public import EVENTS_EXCHANGE, REQUESTS_EXCHANGE
 from cdds_shared.settings import Settings
 
@@ -64,6 +72,12 @@ WORK_QUEUES = {
     "janitor": WorkQueue("cdds.janitor.artifact-due", ArtifactDue.ROUTING_KEY),
     "gateway-intake": WorkQueue(
         "cdds.gateway.integration-requests", "*.run.request", REQUESTS_EXCHANGE
+    ),
+    # The announcer: how runs ended, told to integrations (cdds_gateway/announcer.py).
+    "gateway-run-completed": WorkQueue("cdds.gateway.run-completed", RunCompleted.ROUTING_KEY),
+    "gateway-run-failed": WorkQueue("cdds.gateway.run-failed", RunFailed.ROUTING_KEY),
+    "gateway-artifact-expired": WorkQueue(
+        "cdds.gateway.artifact-expired", ArtifactExpired.ROUTING_KEY
     ),
 }
 

@@ -117,7 +117,7 @@ def _refuse(request: Request, deps: Deps, exc: CddsError) -> JSONResponse:
     summary="Sign out",
     status_code=204,
     response_class=Response,
-    responses=responses(401, 403),
+    responses=responses(401, 403, 409),
 )
 async def delete_session(request: Request, principal: CurrentPrincipal, deps: Deps) -> Response:
     await session.end_session(deps, principal, client=client_address(request))

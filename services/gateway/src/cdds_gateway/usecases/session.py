@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.principal import Principal
+from cdds_shared.errors import ConflictError
 from cdds_shared.identity import SignedIn, SignInAttempt, sign_in, sign_out
 from cdds_shared.identity.policy import IdentityPolicy
 
@@ -34,7 +35,13 @@ def cookie_lifetime(deps: GatewayDeps, remember_me: bool) -> timedelta | None:
 
 
 async def end_session(deps: GatewayDeps, principal: Principal, *, client: str | None) -> None:
-    """End the caller's session, audited."""
+    """End the caller's session, audited. An integration's token is no session: it is refused
+    (409 ``conflict``), since only ``revoke`` ends it."""
+    if principal.integration is not None:
+        raise ConflictError(
+            f"integration {principal.integration!r} signs in with a token, not a session: "
+            "ask the operator to revoke it (cdds-admin integration revoke)"
+        )
     await sign_out(
         deps.identity,
         deps.audit,
