@@ -1,0 +1,375 @@
+"""The Kubernetes manifests, level (a) of docs/deploy.md § What is validated.
+
+Every overlay renders with kustomize; every object is valid offline (Kubernetes schemas, KEDA CRD
+schemas, unknown fields rejected); and the rules a schema cannot say hold: hardened containers
+with resources and meaningful probes, NetworkPolicies that select something and keep the UCS
+database to the exporter, Secrets and settings that load as the code reads them.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cdds_shared.messaging.topology import WORK_QUEUES
+from cdds_shared.settings import Settings
+from tests.deploy.conftest import REPO_ROOT
+from tests.deploy.k8s_validation import (
+    core_errors,
+    keda_errors,
+    pod_templates,
+    render,
+    selects,
+)
+
+pytestmark = pytest.mark.unit
+
+K8S = REPO_ROOT / "deploy/k8s"
+OVERLAYS = ("dev", "prod")
+SERVICES = ("gateway", "exporter", "encryptor", "janitor")
+# FastStream's graceful_timeout (shared/src/cdds_shared/messaging/broker.py): a pod must get
+# longer than that after SIGTERM, or in-flight messages are killed rather than returned.
+GRACEFUL_TIMEOUT_SECONDS = 30
+SECRETS = {"cdds-rabbitmq", "cdds-mongodb", "cdds-s3", "cdds-ucs", "cdds-transit"}
+Object = dict[str, Any]
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def overlay(request: pytest.FixtureRequest) -> tuple[str, list[Object]]:
+    name: str = request.param
+    return name, render(K8S / "overlays" / name)
+
+
+def _one(objects: list[Object], kind: str, name: str) -> Object:
+    (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    return found
+
+
+def _ours(objects: list[Object]) -> dict[str, Object]:
+    """Service name -> its Deployment."""
+    return {svc: _one(objects, "Deployment", f"cdds-{svc}") for svc in SERVICES}
+
+
+def test_every_object_is_valid_kubernetes(overlay: tuple[str, list[Object]]) -> None:
+    _, objects = overlay
+    assert len(objects) > 20
+    assert core_errors(objects) == []
+
+
+def test_keda_objects_match_their_crds(overlay: tuple[str, list[Object]]) -> None:
+    _, objects = overlay
+    kinds = sorted(o["kind"] for o in objects if o["apiVersion"].startswith("keda.sh/"))
+    assert kinds == ["ScaledObject", "ScaledObject", "TriggerAuthentication"]
+    assert keda_errors(objects) == []
+
+
+def test_a_misspelt_deployment_field_fails() -> None:
+    objects = render(K8S / "overlays/prod")
+    broken = copy.deepcopy(_ours(objects)["exporter"])
+    container = broken["spec"]["template"]["spec"]["containers"][0]
+    container["imagePullPolcy"] = container.pop("image")
+
+    assert any("imagePullPolcy" in error for error in core_errors([broken]))
+
+
+@pytest.mark.parametrize(
+    ("where", "field", "value"),
+    [
+        ("spec", "minReplicas", 1),  # HPA's name, not KEDA's minReplicaCount
+        ("trigger", "authRef", {"name": "x"}),  # not authenticationRef
+        ("spec", "cooldownPeriod", "five minutes"),  # wrong type
+    ],
+)
+def test_a_bad_scaled_object_fails(where: str, field: str, value: Any) -> None:
+    objects = render(K8S / "overlays/prod")
+    broken = copy.deepcopy(_one(objects, "ScaledObject", "cdds-exporter"))
+    target = broken["spec"] if where == "spec" else broken["spec"]["triggers"][0]
+    target[field] = value
+
+    assert any(field in error or "five minutes" in error for error in keda_errors([broken]))
+
+
+def test_a_kustomization_that_does_not_build_fails(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources: [missing.yaml]\n", encoding="utf-8")
+
+    with pytest.raises(AssertionError, match=r"missing\.yaml"):
+        render(tmp_path)
+
+
+def _container_problems(template: Object, ours: bool) -> list[str]:
+    pod = template["spec"]
+    pod_security = pod.get("securityContext", {})
+    problems = []
+    for c in pod.get("initContainers", []) + pod["containers"]:
+        sc = {**pod_security, **c.get("securityContext", {})}
+        checks = {
+            "runAsNonRoot": sc.get("runAsNonRoot") is True,
+            "allowPrivilegeEscalation: false": sc.get("allowPrivilegeEscalation") is False,
+            "capabilities drop ALL": "ALL" in sc.get("capabilities", {}).get("drop", []),
+            "seccomp RuntimeDefault": sc.get("seccompProfile", {}).get("type") == "RuntimeDefault",
+            "cpu and memory requests and limits": all(
+                set(c.get("resources", {}).get(part, {})) >= {"cpu", "memory"}
+                for part in ("requests", "limits")
+            ),
+        }
+        if ours:
+            # Our images run as 10001 (services/*/Dockerfile) and write nothing to their root.
+            checks["readOnlyRootFilesystem"] = sc.get("readOnlyRootFilesystem") is True
+            checks["runAsUser 10001"] = sc.get("runAsUser") == 10001
+        problems += [f"{c['name']}: {check}" for check, ok in checks.items() if not ok]
+    return problems
+
+
+def test_every_container_is_hardened_and_sized(overlay: tuple[str, list[Object]]) -> None:
+    _, objects = overlay
+    problems = {
+        name: p
+        for name, template in pod_templates(objects).items()
+        if (p := _container_problems(template, ours="cdds/" in str(template)))
+    }
+    assert problems == {}
+
+
+def test_a_container_without_limits_is_caught() -> None:
+    template = copy.deepcopy(_ours(render(K8S / "overlays/prod"))["janitor"]["spec"]["template"])
+    del template["spec"]["containers"][0]["resources"]["limits"]
+
+    assert _container_problems(template, ours=True) == [
+        "janitor: cpu and memory requests and limits"
+    ]
+
+
+def _config(objects: list[Object]) -> dict[str, str]:
+    (config,) = [o for o in objects if o["metadata"]["name"].startswith("cdds-config")]
+    data: dict[str, str] = config["data"]
+    return data
+
+
+def test_probes_and_grace_match_the_services(overlay: tuple[str, list[Object]]) -> None:
+    _, objects = overlay
+    config = _config(objects)
+    for svc, deployment in _ours(objects).items():
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        port_setting = "CDDS_GATEWAY__PORT" if svc == "gateway" else "CDDS_WORKER__PORT"
+        (port,) = container["ports"]
+        assert port["containerPort"] == int(config[port_setting]), svc
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", svc
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", svc
+        assert container["startupProbe"]["httpGet"]["path"] == "/healthz", svc
+        # Long enough to wait out the start-up timeout before liveness counts.
+        startup = container["startupProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] > float(
+            config["CDDS_STARTUP_TIMEOUT_SECONDS"]
+        ), svc
+        assert pod["terminationGracePeriodSeconds"] > GRACEFUL_TIMEOUT_SECONDS, svc
+
+
+def _environment(
+    container: Object, config: dict[str, str], secrets: dict[str, Any]
+) -> dict[str, str]:
+    env = dict(config)
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = secrets[ref["name"]][ref["key"]]
+    return env
+
+
+def _secrets(name: str, objects: list[Object]) -> dict[str, Any]:
+    """What each Secret holds: dev generates them; prod has stand-ins of the right shape for the
+    ones the operator creates (docs/deploy.md § Secrets)."""
+    if name == "dev":
+        return {
+            o["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in o["data"].items()}
+            for o in objects
+            if o["kind"] == "Secret"
+        }
+    assert not [o for o in objects if o["kind"] == "Secret"], "prod must not carry secrets"
+    return {
+        "cdds-rabbitmq": {"url": "amqp://cdds-services:s3cret@rabbitmq.example.com:5672/"},
+        "cdds-mongodb": {"url": "mongodb://db1.example.com,db2.example.com/?replicaSet=rs0"},
+        "cdds-s3": {"access-key": "cdds", "secret-key": "a-real-secret"},
+        "cdds-ucs": {"dsn": "postgresql://cdds:s3cret@ucs.example.com:5432/ucs"},
+        "cdds-transit": {"key": base64.b64encode(bytes(range(32))).decode()},
+    }
+
+
+def test_each_service_loads_its_settings(
+    overlay: tuple[str, list[Object]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, objects = overlay
+    config, secrets = _config(objects), _secrets(name, objects)
+    for svc, deployment in _ours(objects).items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        refs = {
+            e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e
+        }
+        assert refs <= SECRETS, f"{svc}: {sorted(refs - SECRETS)} are not documented Secrets"
+        # Least privilege: only the exporter gets the UCS DSN; only it and the encryptor the key.
+        assert ("cdds-ucs" in refs) == (svc == "exporter"), svc
+        assert ("cdds-transit" in refs) == (svc in {"exporter", "encryptor"}), svc
+        with monkeypatch.context() as env:
+            for key in [k for k in os.environ if k.startswith("CDDS_")]:
+                env.delenv(key)
+            for key, value in _environment(container, config, secrets).items():
+                env.setenv(key, value)
+            settings = Settings()
+        expected = "development" if name == "dev" else "production"
+        assert settings.environment == expected, svc
+
+
+def _selected(selector: Object, objects: list[Object]) -> set[str]:
+    return {
+        name
+        for name, template in pod_templates(objects).items()
+        if selects(selector, template["metadata"].get("labels", {}))
+    }
+
+
+def test_selectors_select_pods(overlay: tuple[str, list[Object]]) -> None:
+    """Every Service, PodDisruptionBudget and NetworkPolicy (and each in-namespace peer of a
+    policy) selects at least one pod the overlay runs; a typo in a label would select none."""
+    _, objects = overlay
+    empty = []
+    for obj in objects:
+        kind, spec = obj["kind"], obj.get("spec", {})
+        selectors = {
+            "Service": [{"matchLabels": spec.get("selector", {})}],
+            "PodDisruptionBudget": [spec.get("selector")],
+            "NetworkPolicy": [spec.get("podSelector")]
+            + [
+                peer["podSelector"]
+                for rule in spec.get("ingress", []) + spec.get("egress", [])
+                for peer in rule.get("from", []) + rule.get("to", [])
+                if "podSelector" in peer and "namespaceSelector" not in peer
+            ],
+        }.get(kind, [])
+        empty += [
+            f"{kind}/{obj['metadata']['name']}" for s in selectors if not _selected(s, objects)
+        ]
+    assert empty == []
+
+
+def test_every_egress_rule_names_its_destination(overlay: tuple[str, list[Object]]) -> None:
+    _, objects = overlay
+    open_rules = [
+        o["metadata"]["name"]
+        for o in objects
+        if o["kind"] == "NetworkPolicy"
+        for rule in o["spec"].get("egress", [])
+        if not rule.get("to") or not rule.get("ports")
+    ]
+    assert open_rules == []
+    (deny,) = [o for o in objects if o["metadata"]["name"] == "cdds-default-deny"]
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def _peers_overlap(a: Object, b: Object, objects: list[Object]) -> bool:
+    if "ipBlock" in a and "ipBlock" in b:
+        return ipaddress.ip_network(a["ipBlock"]["cidr"]).overlaps(
+            ipaddress.ip_network(b["ipBlock"]["cidr"])
+        )
+    if "podSelector" in a and "podSelector" in b:
+        return bool(_selected(a["podSelector"], objects) & _selected(b["podSelector"], objects))
+    return False
+
+
+def _who_reaches_ucs(objects: list[Object]) -> set[str]:
+    """Pods any egress rule lets reach the UCS database: a rule on its port whose destination
+    overlaps the one the ``cdds-to-ucs`` policy names (dev: the pod; prod: the CIDR)."""
+    (ucs_rule,) = _one(objects, "NetworkPolicy", "cdds-to-ucs")["spec"]["egress"]
+    ucs_ports = {p["port"] for p in ucs_rule["ports"]}
+    reach: set[str] = set()
+    for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
+        for rule in policy["spec"].get("egress", []):
+            ports = {p.get("port") for p in rule.get("ports", [])}
+            if ports & ucs_ports and any(
+                _peers_overlap(peer, ucs, objects) for peer in rule["to"] for ucs in ucs_rule["to"]
+            ):
+                reach |= _selected(policy["spec"]["podSelector"], objects)
+    return reach
+
+
+def _exporter_pods(objects: list[Object]) -> set[str]:
+    return _selected({"matchLabels": {"app.kubernetes.io/name": "exporter"}}, objects)
+
+
+def test_only_the_exporter_reaches_ucs(overlay: tuple[str, list[Object]]) -> None:
+    _, objects = overlay
+    reach = _who_reaches_ucs(objects)
+    assert "Deployment/cdds-exporter" in reach
+    assert reach <= _exporter_pods(objects)
+
+
+def test_a_second_reader_of_ucs_is_caught() -> None:
+    objects = render(K8S / "overlays/prod")
+    # The gateway's MongoDB rule widened to the UCS address and port.
+    mongo = _one(objects, "NetworkPolicy", "cdds-to-mongodb")["spec"]["egress"][0]
+    mongo["to"].append({"ipBlock": {"cidr": "203.0.113.0/24"}})
+    mongo["ports"].append({"protocol": "TCP", "port": 5432})
+
+    assert "Deployment/cdds-gateway" in _who_reaches_ucs(objects)
+
+
+def test_dev_ucs_takes_connections_from_the_exporter_only() -> None:
+    objects = render(K8S / "overlays/dev")
+    policy = _one(objects, "NetworkPolicy", "dev-ucs-postgres-clients")
+    sources = {
+        pod
+        for rule in policy["spec"]["ingress"]
+        for peer in rule["from"]
+        for pod in _selected(peer["podSelector"], objects)
+    }
+    assert sources == _exporter_pods(objects) == {"Deployment/cdds-exporter", "Job/ucs-migrate"}
+
+
+def test_autoscalers_target_our_deployments_and_queues(overlay: tuple[str, list[Object]]) -> None:
+    _, objects = overlay
+    ours = {f"cdds-{svc}" for svc in SERVICES}
+    hpa = _one(objects, "HorizontalPodAutoscaler", "cdds-gateway")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "cdds-gateway"
+    auth = {o["metadata"]["name"] for o in objects if o["kind"] == "TriggerAuthentication"}
+    queues: dict[str, set[str]] = {}
+    for scaled in (o for o in objects if o["kind"] == "ScaledObject"):
+        spec = scaled["spec"]
+        assert spec["scaleTargetRef"]["name"] in ours
+        assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
+        assert "cooldownPeriod" in spec
+        for trigger in spec["triggers"]:
+            meta = trigger["metadata"]
+            assert trigger["type"] == "rabbitmq"
+            assert (meta["protocol"], meta["mode"]) == ("http", "QueueLength")
+            assert int(meta["value"]) >= 1
+            assert trigger["authenticationRef"]["name"] in auth
+            queues.setdefault(spec["scaleTargetRef"]["name"], set()).add(meta["queueName"])
+    assert queues == {
+        "cdds-exporter": {WORK_QUEUES["exporter"].name, WORK_QUEUES["exporter-partition"].name},
+        "cdds-encryptor": {WORK_QUEUES["encryptor"].name},
+    }
+    # The Deployments KEDA or the HPA scale leave the count to them.
+    for name in ("cdds-gateway", "cdds-exporter", "cdds-encryptor"):
+        assert "replicas" not in _one(objects, "Deployment", name)["spec"], name
+
+
+def test_dev_rabbitmq_users_are_composes() -> None:
+    for name in ("definitions.json", "rabbitmq.conf"):
+        copy_ = (K8S / "overlays/dev/rabbitmq" / name).read_bytes()
+        assert copy_ == (REPO_ROOT / "deploy/compose/rabbitmq" / name).read_bytes(), name
+
+
+def test_prod_pins_images_by_tag() -> None:
+    objects = render(K8S / "overlays/prod")
+    for template in pod_templates(objects).values():
+        for container in template["spec"]["containers"]:
+            image = container["image"]
+            assert ":" in image.rsplit("/", 1)[-1], image
+            assert not image.endswith((":latest", ":dev")), image
