@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import copy
-import ipaddress
+import functools
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,17 @@ import pytest
 from cdds_shared.messaging.topology import WORK_QUEUES
 from cdds_shared.settings import Settings
 from tests.deploy.conftest import REPO_ROOT
-from tests.deploy.k8s_validation import (
-    core_errors,
-    keda_errors,
-    pod_templates,
-    render,
-    selects,
+from tests.deploy.k8s_policy import (
+    container_problems,
+    exporter_pods,
+    one,
+    references,
+    selected,
+    selecting_nothing,
+    unresolved,
+    who_reaches_ucs,
 )
+from tests.deploy.k8s_validation import core_errors, keda_errors, pod_templates, render
 
 pytestmark = pytest.mark.unit
 
@@ -40,20 +45,25 @@ SECRETS = {"cdds-rabbitmq", "cdds-mongodb", "cdds-s3", "cdds-ucs", "cdds-transit
 Object = dict[str, Any]
 
 
-@pytest.fixture(scope="module", params=OVERLAYS)
+@functools.cache
+def _rendered_once(name: str) -> tuple[Object, ...]:
+    return tuple(render(K8S / "overlays" / name))
+
+
+def _rendered(name: str) -> list[Object]:
+    """The overlay's objects, rendered once per session; a copy each test may break."""
+    return copy.deepcopy(list(_rendered_once(name)))
+
+
+@pytest.fixture(params=OVERLAYS)
 def overlay(request: pytest.FixtureRequest) -> tuple[str, list[Object]]:
     name: str = request.param
-    return name, render(K8S / "overlays" / name)
-
-
-def _one(objects: list[Object], kind: str, name: str) -> Object:
-    (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
-    return found
+    return name, _rendered(name)
 
 
 def _ours(objects: list[Object]) -> dict[str, Object]:
     """Service name -> its Deployment."""
-    return {svc: _one(objects, "Deployment", f"cdds-{svc}") for svc in SERVICES}
+    return {svc: one(objects, "Deployment", f"cdds-{svc}") for svc in SERVICES}
 
 
 def test_every_object_is_valid_kubernetes(overlay: tuple[str, list[Object]]) -> None:
@@ -70,7 +80,7 @@ def test_keda_objects_match_their_crds(overlay: tuple[str, list[Object]]) -> Non
 
 
 def test_a_misspelt_deployment_field_fails() -> None:
-    objects = render(K8S / "overlays/prod")
+    objects = _rendered("prod")
     broken = copy.deepcopy(_ours(objects)["exporter"])
     container = broken["spec"]["template"]["spec"]["containers"][0]
     container["imagePullPolcy"] = container.pop("image")
@@ -87,8 +97,8 @@ def test_a_misspelt_deployment_field_fails() -> None:
     ],
 )
 def test_a_bad_scaled_object_fails(where: str, field: str, value: Any) -> None:
-    objects = render(K8S / "overlays/prod")
-    broken = copy.deepcopy(_one(objects, "ScaledObject", "cdds-exporter"))
+    objects = _rendered("prod")
+    broken = copy.deepcopy(one(objects, "ScaledObject", "cdds-exporter"))
     target = broken["spec"] if where == "spec" else broken["spec"]["triggers"][0]
     target[field] = value
 
@@ -102,45 +112,21 @@ def test_a_kustomization_that_does_not_build_fails(tmp_path: Path) -> None:
         render(tmp_path)
 
 
-def _container_problems(template: Object, ours: bool) -> list[str]:
-    pod = template["spec"]
-    pod_security = pod.get("securityContext", {})
-    problems = []
-    for c in pod.get("initContainers", []) + pod["containers"]:
-        sc = {**pod_security, **c.get("securityContext", {})}
-        checks = {
-            "runAsNonRoot": sc.get("runAsNonRoot") is True,
-            "allowPrivilegeEscalation: false": sc.get("allowPrivilegeEscalation") is False,
-            "capabilities drop ALL": "ALL" in sc.get("capabilities", {}).get("drop", []),
-            "seccomp RuntimeDefault": sc.get("seccompProfile", {}).get("type") == "RuntimeDefault",
-            "cpu and memory requests and limits": all(
-                set(c.get("resources", {}).get(part, {})) >= {"cpu", "memory"}
-                for part in ("requests", "limits")
-            ),
-        }
-        if ours:
-            # Our images run as 10001 (services/*/Dockerfile) and write nothing to their root.
-            checks["readOnlyRootFilesystem"] = sc.get("readOnlyRootFilesystem") is True
-            checks["runAsUser 10001"] = sc.get("runAsUser") == 10001
-        problems += [f"{c['name']}: {check}" for check, ok in checks.items() if not ok]
-    return problems
-
-
 def test_every_container_is_hardened_and_sized(overlay: tuple[str, list[Object]]) -> None:
     _, objects = overlay
     problems = {
         name: p
         for name, template in pod_templates(objects).items()
-        if (p := _container_problems(template, ours="cdds/" in str(template)))
+        if (p := container_problems(template, ours="cdds/" in str(template)))
     }
     assert problems == {}
 
 
 def test_a_container_without_limits_is_caught() -> None:
-    template = copy.deepcopy(_ours(render(K8S / "overlays/prod"))["janitor"]["spec"]["template"])
+    template = copy.deepcopy(_ours(_rendered("prod"))["janitor"]["spec"]["template"])
     del template["spec"]["containers"][0]["resources"]["limits"]
 
-    assert _container_problems(template, ours=True) == [
+    assert container_problems(template, ours=True) == [
         "janitor: cpu and memory requests and limits"
     ]
 
@@ -227,36 +213,19 @@ def test_each_service_loads_its_settings(
         assert settings.environment == expected, svc
 
 
-def _selected(selector: Object, objects: list[Object]) -> set[str]:
-    return {
-        name
-        for name, template in pod_templates(objects).items()
-        if selects(selector, template["metadata"].get("labels", {}))
+def test_selectors_select_pods(overlay: tuple[str, list[Object]]) -> None:
+    _, objects = overlay
+    assert selecting_nothing(objects) == []
+
+
+def test_a_misspelt_selector_is_caught() -> None:
+    objects = _rendered("dev")
+    policy = one(objects, "NetworkPolicy", "cdds-to-ucs")
+    policy["spec"]["egress"][0]["to"][0]["podSelector"]["matchLabels"] = {
+        "app.kubernetes.io/name": "ucs-postgress"
     }
 
-
-def test_selectors_select_pods(overlay: tuple[str, list[Object]]) -> None:
-    """Every Service, PodDisruptionBudget and NetworkPolicy (and each in-namespace peer of a
-    policy) selects at least one pod the overlay runs; a typo in a label would select none."""
-    _, objects = overlay
-    empty = []
-    for obj in objects:
-        kind, spec = obj["kind"], obj.get("spec", {})
-        selectors = {
-            "Service": [{"matchLabels": spec.get("selector", {})}],
-            "PodDisruptionBudget": [spec.get("selector")],
-            "NetworkPolicy": [spec.get("podSelector")]
-            + [
-                peer["podSelector"]
-                for rule in spec.get("ingress", []) + spec.get("egress", [])
-                for peer in rule.get("from", []) + rule.get("to", [])
-                if "podSelector" in peer and "namespaceSelector" not in peer
-            ],
-        }.get(kind, [])
-        empty += [
-            f"{kind}/{obj['metadata']['name']}" for s in selectors if not _selected(s, objects)
-        ]
-    assert empty == []
+    assert selecting_nothing(objects) == ["NetworkPolicy/cdds-to-ucs"]
 
 
 def test_every_egress_rule_names_its_destination(overlay: tuple[str, list[Object]]) -> None:
@@ -273,69 +242,39 @@ def test_every_egress_rule_names_its_destination(overlay: tuple[str, list[Object
     assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
 
-def _peers_overlap(a: Object, b: Object, objects: list[Object]) -> bool:
-    if "ipBlock" in a and "ipBlock" in b:
-        return ipaddress.ip_network(a["ipBlock"]["cidr"]).overlaps(
-            ipaddress.ip_network(b["ipBlock"]["cidr"])
-        )
-    if "podSelector" in a and "podSelector" in b:
-        return bool(_selected(a["podSelector"], objects) & _selected(b["podSelector"], objects))
-    return False
-
-
-def _who_reaches_ucs(objects: list[Object]) -> set[str]:
-    """Pods any egress rule lets reach the UCS database: a rule on its port whose destination
-    overlaps the one the ``cdds-to-ucs`` policy names (dev: the pod; prod: the CIDR)."""
-    (ucs_rule,) = _one(objects, "NetworkPolicy", "cdds-to-ucs")["spec"]["egress"]
-    ucs_ports = {p["port"] for p in ucs_rule["ports"]}
-    reach: set[str] = set()
-    for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
-        for rule in policy["spec"].get("egress", []):
-            ports = {p.get("port") for p in rule.get("ports", [])}
-            if ports & ucs_ports and any(
-                _peers_overlap(peer, ucs, objects) for peer in rule["to"] for ucs in ucs_rule["to"]
-            ):
-                reach |= _selected(policy["spec"]["podSelector"], objects)
-    return reach
-
-
-def _exporter_pods(objects: list[Object]) -> set[str]:
-    return _selected({"matchLabels": {"app.kubernetes.io/name": "exporter"}}, objects)
-
-
 def test_only_the_exporter_reaches_ucs(overlay: tuple[str, list[Object]]) -> None:
     _, objects = overlay
-    reach = _who_reaches_ucs(objects)
+    reach = who_reaches_ucs(objects)
     assert "Deployment/cdds-exporter" in reach
-    assert reach <= _exporter_pods(objects)
+    assert reach <= exporter_pods(objects)
 
 
 def test_a_second_reader_of_ucs_is_caught() -> None:
-    objects = render(K8S / "overlays/prod")
+    objects = _rendered("prod")
     # The gateway's MongoDB rule widened to the UCS address and port.
-    mongo = _one(objects, "NetworkPolicy", "cdds-to-mongodb")["spec"]["egress"][0]
+    mongo = one(objects, "NetworkPolicy", "cdds-to-mongodb")["spec"]["egress"][0]
     mongo["to"].append({"ipBlock": {"cidr": "203.0.113.0/24"}})
     mongo["ports"].append({"protocol": "TCP", "port": 5432})
 
-    assert "Deployment/cdds-gateway" in _who_reaches_ucs(objects)
+    assert "Deployment/cdds-gateway" in who_reaches_ucs(objects)
 
 
 def test_dev_ucs_takes_connections_from_the_exporter_only() -> None:
-    objects = render(K8S / "overlays/dev")
-    policy = _one(objects, "NetworkPolicy", "dev-ucs-postgres-clients")
+    objects = _rendered("dev")
+    policy = one(objects, "NetworkPolicy", "dev-ucs-postgres-clients")
     sources = {
         pod
         for rule in policy["spec"]["ingress"]
         for peer in rule["from"]
-        for pod in _selected(peer["podSelector"], objects)
+        for pod in selected(peer["podSelector"], objects)
     }
-    assert sources == _exporter_pods(objects) == {"Deployment/cdds-exporter", "Job/ucs-migrate"}
+    assert sources == exporter_pods(objects) == {"Deployment/cdds-exporter", "Job/ucs-migrate"}
 
 
 def test_autoscalers_target_our_deployments_and_queues(overlay: tuple[str, list[Object]]) -> None:
     _, objects = overlay
     ours = {f"cdds-{svc}" for svc in SERVICES}
-    hpa = _one(objects, "HorizontalPodAutoscaler", "cdds-gateway")
+    hpa = one(objects, "HorizontalPodAutoscaler", "cdds-gateway")
     assert hpa["spec"]["scaleTargetRef"]["name"] == "cdds-gateway"
     auth = {o["metadata"]["name"] for o in objects if o["kind"] == "TriggerAuthentication"}
     queues: dict[str, set[str]] = {}
@@ -357,7 +296,7 @@ def test_autoscalers_target_our_deployments_and_queues(overlay: tuple[str, list[
     }
     # The Deployments KEDA or the HPA scale leave the count to them.
     for name in ("cdds-gateway", "cdds-exporter", "cdds-encryptor"):
-        assert "replicas" not in _one(objects, "Deployment", name)["spec"], name
+        assert "replicas" not in one(objects, "Deployment", name)["spec"], name
 
 
 def test_dev_rabbitmq_users_are_composes() -> None:
@@ -367,9 +306,32 @@ def test_dev_rabbitmq_users_are_composes() -> None:
 
 
 def test_prod_pins_images_by_tag() -> None:
-    objects = render(K8S / "overlays/prod")
+    objects = _rendered("prod")
     for template in pod_templates(objects).values():
         for container in template["spec"]["containers"]:
             image = container["image"]
             assert ":" in image.rsplit("/", 1)[-1], image
             assert not image.endswith((":latest", ":dev")), image
+
+
+def _documented_secrets() -> set[str]:
+    """The first column of the table in docs/deploy.md § Secrets."""
+    text = (REPO_ROOT / "docs/deploy.md").read_text(encoding="utf-8")
+    section = text.split("## Secrets", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([a-z0-9-]+)` \|", section, flags=re.MULTILINE))
+
+
+def test_every_reference_resolves(overlay: tuple[str, list[Object]]) -> None:
+    name, objects = overlay
+    assert unresolved(name, objects) == []
+
+
+def test_prod_expects_exactly_the_documented_secrets() -> None:
+    secrets = {ref for kind, ref, _ in references(_rendered("prod")) if kind == "Secret"}
+    assert secrets == _documented_secrets()
+
+
+def test_a_missing_dev_secret_is_caught() -> None:
+    objects = [o for o in _rendered("dev") if o["metadata"]["name"] != "cdds-transit"]
+
+    assert ("Secret", "cdds-transit", "key") in unresolved("dev", objects)
