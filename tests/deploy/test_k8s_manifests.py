@@ -33,8 +33,6 @@ from tests.deploy.k8s_policy import (
 )
 from tests.deploy.k8s_validation import core_errors, keda_errors, pod_templates, render
 
-pytestmark = pytest.mark.unit
-
 K8S = REPO_ROOT / "deploy/k8s"
 OVERLAYS = ("dev", "prod")
 SERVICES = ("gateway", "exporter", "encryptor", "janitor")
