@@ -1,13 +1,13 @@
-"""Scale-out on one machine (issue #12, item 5): the same export run twice, once by one exporter
-and one encryptor, once by two of each competing, must give the same files.
+"""Scale-out on one machine: the same export run twice, once by one exporter and one encryptor,
+once by two of each competing, must give the same files.
 
-What "the same" can mean follows from docs/pipeline.md (§4, "Cuts are also deterministic"): the
-plan splits the key range at quantiles of rows that did not change, and a part's cut depends only
-on the partition, the frozen plan (timeframe end, deflate level, ZIP limit) and the rows. So per
-part ``<ppp>-<kkk>`` the decrypted ZIPs are byte-identical except for the two fields that name the
-run: member names (``Interaction-<runId>.jsonl``) and the DOS timestamp (the run's
-``requested_at``). The sealed files cannot be compared byte for byte (CMS draws a fresh content
-key and IV for every file); their sizes can.
+What "the same" can mean follows from docs/pipeline.md, "4. Exactly once, in effect": cuts are
+deterministic. The plan splits the key range at quantiles of rows that did not change, and a
+part's cut depends only on the partition, the frozen plan (timeframe end, deflate level, ZIP
+limit) and the rows. So per part ``<ppp>-<kkk>`` the decrypted ZIPs are byte-identical except for
+the two fields that name the run: member names (``Interaction-<runId>.jsonl``) and the DOS
+timestamp (the run's ``requested_at``). The sealed files cannot be compared byte for byte (CMS
+draws a fresh content key and IV for every file); their sizes can.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ async def scale_out(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
     second = await _pair(pipeline)
     double = await _export(pipeline, tmp_path_factory.mktemp("double"))
     # Shown with -s; no bound asserted: on a shared 2-core machine four workers cannot be
-    # relied on to be faster than two (docs/benchmarks.md, "Per-replica throughput").
+    # relied on to be faster than two (docs/benchmarks.md, "Per-replica throughput (for KEDA)").
     plan = single.run.plan
     print(
         f"\n{plan.estimate if plan else 0} records, {len(plan.partitions) if plan else 0} "
@@ -202,7 +202,7 @@ async def test_both_workers_of_each_kind_did_work(scale_out: ScaleOut) -> None:
         for w in scale_out.encryptors
     ]
     assert all(partitions) and all(sealed), (partitions, sealed)
-    # Each partition claimed by one exporter (docs/pipeline.md, "Every partition exported once");
+    # Each partition claimed by one exporter (docs/pipeline.md, "Fair share");
     # each artifact inserted by one encryptor (only the insert's winner logs "part sealed").
     assert not partitions[0] & partitions[1] and not sealed[0] & sealed[1]
     assert partitions[0] | partitions[1] == set(range(len(double.run.plan.partitions)))
