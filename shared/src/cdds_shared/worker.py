@@ -31,7 +31,7 @@ from cdds_shared.messaging import (
 )
 from cdds_shared.runtime import Check, await_dependencies, dependency_checks
 from cdds_shared.settings import Settings
-from cdds_shared.shutdown import InFlight
+from cdds_shared.shutdown import InFlight, exit_zero_after_drain
 
 __all__ = ["WorkerApp", "WorkerHooks", "WorkerRuntime"]
 
@@ -111,6 +111,9 @@ class WorkerRuntime:
         self.fate.on_give_up = hooks.on_give_up
         log = get_logger(f"cdds.{self.service}")
 
+        async def drain() -> None:
+            await self.inflight.drain(self.broker)
+
         async def declare() -> None:
             await declare_topology(self.broker, self.topology)
             log.info("worker started", service=self.service, dependencies=list(self.dependencies))
@@ -126,7 +129,7 @@ class WorkerRuntime:
             # FastStream runs on_shutdown before the broker stops consuming: held messages are
             # released (returned, not run), then the ones in flight finish or are returned
             # (``shutdown.py``); clients close once no handler runs.
-            on_shutdown=[phase.stop, self.gate.release, self.inflight.drain],
+            on_shutdown=[phase.stop, self.gate.release, drain],
             after_shutdown=hooks.on_shutdown,
         )
 
@@ -144,5 +147,6 @@ class WorkerApp(AsgiFastStream):
         self, log_level: int = logging.INFO, run_extra_options: dict[str, Any] | None = None
     ) -> None:
         r = self.runtime
+        exit_zero_after_drain()  # SIGTERM drains (shutdown.py), then ends with status 0
         await await_dependencies(r.service, r.checks, r.startup_timeout_seconds)
         await super().run(log_level, run_extra_options)

@@ -22,7 +22,7 @@ from cdds_gateway.app import create_app
 from cdds_gateway.edge.protocol import HeaderLimits, guarded_protocol
 from cdds_shared.runtime import settings_or_exit
 from cdds_shared.settings import Settings
-from cdds_shared.shutdown import DRAIN_SECONDS
+from cdds_shared.shutdown import DRAIN_SECONDS, exit_zero_after_drain
 
 __all__ = ["main", "server_config"]
 
@@ -67,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = server_config(
         settings, host=args.host, port=args.port, access_log=not args.no_access_log
     )
+    exit_zero_after_drain()  # a drained stop ends with status 0 (docs/operations.md)
     uvicorn.Server(config).run()
 
 
