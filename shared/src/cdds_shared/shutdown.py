@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +43,9 @@ def exit_zero_after_drain() -> None:
     """End the process with status 0 after a graceful stop. uvicorn (under the gateway and
     under ``faststream run``) drains, then restores the SIGTERM handler it found and re-raises
     the signal; the handler found is this one, so a drained stop is a success, not a death by
-    signal. Main thread only (signal handlers)."""
-    signal.signal(signal.SIGTERM, _exit_zero)
+    signal. Only the main thread can set a signal handler; elsewhere nothing changes."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_zero)
 
 
 def _exit_zero(signum: int, frame: FrameType | None) -> None:
