@@ -9,20 +9,17 @@ owns, and "down" means the forwarder drops every connection and refuses new ones
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from cdds_shared.ucs.query import UcsQuery
+from tests.e2e.forwarder import Forwarder
 from tests.e2e.pipeline import Pipeline, Worker, by_id
-from tests.infra import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,64 +34,6 @@ WORKER_ENV = {
 }
 SPLIT = 48 * 1024
 OUTAGE = 25.0  # longer than the ~17 s the delivery-limit retries used to last
-
-
-class Forwarder:
-    """A loopback TCP forwarder to PostgreSQL that can be cut (connections dropped, new ones
-    refused) and restored on the same port. It runs its own event loop in a thread: starting a
-    worker blocks the test's loop while the worker connects through it."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = free_port()
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-
-    def _call(self, coro: Coroutine[Any, Any, None]) -> None:
-        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
-
-    def start(self) -> None:
-        self._call(self._start())
-
-    def cut(self) -> None:
-        self._call(self._cut())
-
-    def close(self) -> None:
-        self.cut()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        self._writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers -= {writer, up_writer}
-
-    async def _cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 from faststream.rabbit import Channel, RabbitBroker, RabbitRouter
 
-from cdds_shared.health import health_routes
+from cdds_shared.health import Phase, health_routes
 from cdds_shared.logging import configure_logging, get_logger
 from cdds_shared.messaging import (
     DependencyGate,
@@ -31,6 +31,7 @@ from cdds_shared.messaging import (
 )
 from cdds_shared.runtime import Check, await_dependencies, dependency_checks
 from cdds_shared.settings import Settings
+from cdds_shared.shutdown import InFlight, exit_zero_after_drain
 
 __all__ = ["WorkerApp", "WorkerHooks", "WorkerRuntime"]
 
@@ -65,6 +66,7 @@ class WorkerRuntime:
     checks: dict[str, Check]
     gate: DependencyGate
     fate: FatePolicy
+    inflight: InFlight
     startup_timeout_seconds: float
 
     @classmethod
@@ -76,10 +78,13 @@ class WorkerRuntime:
         topology = topology_of(settings)
         gate = DependencyGate(checks, probe_interval=settings.retry.probe_interval_seconds)
         fate = FatePolicy(settings.retry, topology, gate=gate)
+        broker = make_broker(settings.rabbit, fate=fate)
+        inflight = InFlight()
+        broker.insert_middleware(inflight)  # outermost: it sees held messages too
         return cls(
             service=service,
             dependencies=dependencies,
-            broker=make_broker(settings.rabbit, fate=fate),
+            broker=broker,
             topology=topology,
             channel=Channel(
                 prefetch_count=settings.rabbit.prefetch,
@@ -89,6 +94,7 @@ class WorkerRuntime:
             checks=checks,
             gate=gate,
             fate=fate,
+            inflight=inflight,
             startup_timeout_seconds=settings.startup_timeout_seconds,
         )
 
@@ -105,19 +111,25 @@ class WorkerRuntime:
         self.fate.on_give_up = hooks.on_give_up
         log = get_logger(f"cdds.{self.service}")
 
+        async def drain() -> None:
+            await self.inflight.drain(self.broker)
+
         async def declare() -> None:
             await declare_topology(self.broker, self.topology)
             log.info("worker started", service=self.service, dependencies=list(self.dependencies))
 
+        phase = Phase()
         return WorkerApp(
             self,
             subscribers,
-            asgi_routes=[*health_routes(self.broker, self.checks, self.gate), *routes],
+            asgi_routes=[*health_routes(self.broker, self.checks, self.gate, phase), *routes],
             on_startup=hooks.on_startup,
-            after_startup=[declare, *hooks.after_startup],
-            # FastStream runs on_shutdown before the broker stops consuming: only release held
-            # messages there; clients close once in-flight messages finished.
-            on_shutdown=[self.gate.release],
+            # Ready only once the topology is declared and the background loops run.
+            after_startup=[declare, *hooks.after_startup, phase.start],
+            # FastStream runs on_shutdown before the broker stops consuming: held messages are
+            # released (returned, not run), then the ones in flight finish or are returned
+            # (``shutdown.py``); clients close once no handler runs.
+            on_shutdown=[phase.stop, self.gate.release, drain],
             after_shutdown=hooks.on_shutdown,
         )
 
@@ -135,5 +147,6 @@ class WorkerApp(AsgiFastStream):
         self, log_level: int = logging.INFO, run_extra_options: dict[str, Any] | None = None
     ) -> None:
         r = self.runtime
+        exit_zero_after_drain()  # SIGTERM drains (shutdown.py), then ends with status 0
         await await_dependencies(r.service, r.checks, r.startup_timeout_seconds)
         await super().run(log_level, run_extra_options)

@@ -1,6 +1,6 @@
 """A service as the real process it runs as (``python -m cdds_gateway.serve``, ``faststream run
---factory``), for tests, the benchmark and demos: started until ready, stopped gracefully, or
-killed."""
+--factory``), for tests, the benchmark and demos: started until ready, terminated (SIGTERM) and
+awaited, stopped gracefully, or killed."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import httpx
 __all__ = ["WorkerProcess"]
 
 BIN = Path(sys.executable).parent
+# terminationGracePeriodSeconds of the deployment (docs/operations.md, "Shutdown").
+GRACE_SECONDS = 45
 
 
 def _free_port() -> int:
@@ -78,11 +80,23 @@ class WorkerProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
-    def stop(self) -> None:
-        """SIGTERM: stop consuming, finish in-flight messages, exit (killed after 40 s)."""
+    def terminate(self) -> None:
+        """SIGTERM, as Kubernetes sends it, without waiting: the service stops taking work,
+        finishes or returns what is in flight and exits (``wait`` for it)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
+
+    def wait(self, timeout: float = GRACE_SECONDS) -> int:
+        """The exit status, once the process ended (``subprocess.TimeoutExpired`` after
+        ``timeout`` s, the grace period Kubernetes gives before SIGKILL)."""
+        assert self.proc is not None, "not started"
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        """SIGTERM: stop taking work, finish in-flight work, exit (killed after the grace)."""
+        self.terminate()
+        if self.proc is not None:
             try:
-                self.proc.wait(40)
+                self.proc.wait(GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 self.kill()

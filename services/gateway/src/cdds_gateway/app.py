@@ -108,6 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
+    # docs/operations.md, "Probes": liveness touches no dependency (an outage must not restart
+    # the pods); readiness is what the gateway needs to serve now, its own broker connection too.
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -115,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", tags=["operations"], summary="Readiness: every dependency answers")
     async def readyz() -> JSONResponse:
         results = await run_checks(checks, timeout=5.0)
+        if not await broker.ping(timeout=2.0):
+            results["broker"] = "CDDS_RABBIT__URL: publisher connection down"
         ready = all(r == "ok" for r in results.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": results},

@@ -4,8 +4,10 @@ The one launcher of the gateway (``make up``, the image, the docs). It binds
 ``CDDS_GATEWAY__HOST``/``PORT`` (``--host``/``--port`` override them) and configures uvicorn
 from the settings: the guarded httptools protocol (header size, count and time limits,
 :mod:`cdds_gateway.edge.protocol`), ``limit_concurrency`` (503 beyond it), the keep-alive
-timeout and the listen backlog. Body limits and deadlines are the app's own middleware
-(:mod:`cdds_gateway.edge.bodies`), so they hold under any server.
+timeout and the listen backlog, and the graceful shutdown: on SIGTERM it stops accepting, lets
+in-flight requests and downloads run for ``DRAIN_SECONDS`` and then cuts them (a client resumes
+with ``Range``; docs/operations.md, "Shutdown"). Body limits and deadlines are the app's own
+middleware (:mod:`cdds_gateway.edge.bodies`), so they hold under any server.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cdds_gateway.app import create_app
 from cdds_gateway.edge.protocol import HeaderLimits, guarded_protocol
 from cdds_shared.runtime import settings_or_exit
 from cdds_shared.settings import Settings
+from cdds_shared.shutdown import DRAIN_SECONDS, exit_zero_after_drain
 
 __all__ = ["main", "server_config"]
 
@@ -49,6 +52,7 @@ def server_config(
         limit_concurrency=g.limit_concurrency,
         timeout_keep_alive=g.keep_alive_seconds,
         backlog=g.backlog,
+        timeout_graceful_shutdown=int(DRAIN_SECONDS),
         access_log=access_log,
     )
 
@@ -63,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = server_config(
         settings, host=args.host, port=args.port, access_log=not args.no_access_log
     )
+    exit_zero_after_drain()  # a drained stop ends with status 0 (docs/operations.md)
     uvicorn.Server(config).run()
 
 
