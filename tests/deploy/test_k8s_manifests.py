@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from cdds_shared.messaging.topology import WORK_QUEUES
-from cdds_shared.settings import Settings
+from cdds_shared.runtime import settings_or_exit
 from tests.deploy.conftest import REPO_ROOT
 from tests.deploy.k8s_policy import (
     container_problems,
@@ -206,7 +206,7 @@ def test_each_service_loads_its_settings(
                 env.delenv(key)
             for key, value in _environment(container, config, secrets).items():
                 env.setenv(key, value)
-            settings = Settings()
+            settings = settings_or_exit(svc)  # what the service itself refuses
         expected = "development" if name == "dev" else "production"
         assert settings.environment == expected, svc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cdds_shared.errors import ConfigError
+from cdds_shared.runtime import settings_or_exit
 from cdds_shared.settings import load_settings
 
 
@@ -56,3 +57,42 @@ def test_a_bad_value_names_its_setting(
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert str(caught.value).startswith(expected)
+
+
+PRODUCTION_SHARED = {
+    "CDDS_ENVIRONMENT": "production",
+    "CDDS_RABBIT__URL": "amqp://cdds:long-secret@rabbit:5672/",
+    "CDDS_MINIO__SECRET_KEY": "another-long-secret",
+}
+
+
+@pytest.mark.parametrize(
+    ("service", "refused"),
+    [
+        ("gateway", None),
+        ("janitor", None),
+        ("encryptor", "CDDS_TRANSIT__KEY"),
+        ("exporter", "CDDS_UCS__DSN"),
+    ],
+)
+def test_a_service_refuses_only_the_defaults_of_what_it_reads(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    service: str,
+    refused: str | None,
+) -> None:
+    """Without a UCS DSN or transit key of their own, the gateway and the janitor start; the
+    exporter and the encryptor end with one line naming the first one they read."""
+    for name, value in PRODUCTION_SHARED.items():
+        monkeypatch.setenv(name, value)
+    if refused is None:
+        assert settings_or_exit(service).environment == "production"
+        return
+    with pytest.raises(SystemExit) as stopped:
+        settings_or_exit(service)
+    assert stopped.value.code == 2
+    line = capsys.readouterr().err
+    assert line == (
+        f"cdds-{service}: bad configuration: {refused}: unsafe development default refused in "
+        "production\n"
+    )

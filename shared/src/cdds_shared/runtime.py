@@ -33,14 +33,22 @@ SETTING_OF = {
 }
 
 
+# The secrets only some services read, refused at their development default by those alone
+# (the broker's and the object store's are refused by ``Settings`` itself, for everyone).
+OWN_SECRETS: dict[str, tuple[str, ...]] = {
+    "exporter": ("CDDS_UCS__DSN", "CDDS_TRANSIT__KEY"),
+    "encryptor": ("CDDS_TRANSIT__KEY",),
+}
+
+
 def settings_or_exit(service: str, settings: Settings | None = None) -> Settings:
     """The given settings, or the environment's; a bad setting ends the process with one line."""
-    if settings is not None:
-        return settings
     try:
-        return load_settings()
-    except ConfigError as exc:
+        settings = settings if settings is not None else load_settings()
+        settings.refuse_unsafe_defaults(OWN_SECRETS.get(service, ()))
+    except (ConfigError, ValueError) as exc:
         _exit(service, f"bad configuration: {exc}")
+    return settings
 
 
 def _exit(service: str, line: str) -> NoReturn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import (
@@ -234,18 +235,30 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
-        if self.environment in ("development", "test"):
-            return self
-        unsafe = {
+        """Every service reads the broker and the object store: their development secrets are
+        refused here. The UCS DSN and the transit key only where they are read
+        (``refuse_unsafe_defaults``), so a gateway needs neither."""
+        self.refuse_unsafe_defaults(("CDDS_RABBIT__URL", "CDDS_MINIO__SECRET_KEY"))
+        return self
+
+    def unsafe_defaults(self) -> dict[str, bool]:
+        """Each secret setting with a development default: is it still that default?"""
+        return {
             "CDDS_RABBIT__URL": "guest:guest@" in self.rabbit.url.get_secret_value(),
             "CDDS_MINIO__SECRET_KEY": self.minio.secret_key.get_secret_value() == DEV_MINIO_SECRET,
             "CDDS_TRANSIT__KEY": self.transit.key.get_secret_value() == DEV_TRANSIT_KEY,
             "CDDS_UCS__DSN": self.ucs.dsn.get_secret_value() == DEV_UCS_DSN,
         }
-        bad = [name for name, is_unsafe in unsafe.items() if is_unsafe]
+
+    def refuse_unsafe_defaults(self, names: Iterable[str]) -> None:
+        """Raise ``ValueError`` when one of ``names`` keeps its development default outside
+        development and test."""
+        if self.environment in ("development", "test"):
+            return
+        unsafe = self.unsafe_defaults()
+        bad = [name for name in names if unsafe[name]]
         if bad:
             raise ValueError(f"{bad[0]}: unsafe development default refused in {self.environment}")
-        return self
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:
