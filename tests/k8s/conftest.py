@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.infra.kube import KubeApi, apply_keda_crds, kube_api_server
+from tests.infra.kube import KubeApi, apply_keda_crds, controller_manager, kube_api_server
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +22,13 @@ def kube_api() -> Iterator[KubeApi]:
 def keda_crds_applied(kube_api: KubeApi) -> list[str]:
     """KEDA's CRDs applied to the session's apiserver and Established; their names."""
     return apply_keda_crds(kube_api)
+
+
+@pytest.fixture(scope="session")
+def kube_controllers(kube_api: KubeApi) -> Iterator[None]:
+    """kube-controller-manager running against the session's apiserver (level c)."""
+    with controller_manager(kube_api):
+        yield
 
 
 @pytest.fixture
