@@ -43,6 +43,7 @@ __all__ = [
     "controller_manager",
     "keda_operator",
     "kube_api_server",
+    "kustomize_build",
     "load_objects",
 ]
 
@@ -159,6 +160,19 @@ class KubeApi:
 def load_objects(text: str) -> list[dict[str, Any]]:
     """The objects of a multi-document YAML stream (``kustomize build``'s output), no empties."""
     return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def kustomize_build(directory: Path) -> list[dict[str, Any]]:
+    """The objects ``kustomize build directory`` renders (the cached kustomize), for ``apply``."""
+    rendered = subprocess.run(
+        [str(tool("kustomize")), "build", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if rendered.returncode != 0:
+        pytest.fail(f"kustomize build {directory} failed:\n{rendered.stderr}", pytrace=False)
+    return load_objects(rendered.stdout)
 
 
 def _kubeconfig(path: Path, url: str, ca: Path, token: str) -> None:

@@ -3,12 +3,14 @@ server-side dry run, which stores nothing), and speaks KEDA once its CRDs are ap
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes.dynamic.exceptions import ApiException, NotFoundError
 
-from tests.infra.kube import KubeApi
+from tests.infra.kube import KubeApi, kustomize_build
 
 pytestmark = pytest.mark.integration
 
@@ -112,3 +114,52 @@ def test_a_scaled_object_is_checked_against_keda_s_schema(
 
     assert refused.value.status in (400, 422, 500)
     assert "coolDownPeriod" in str(refused.value.body)
+
+
+def test_a_kustomize_build_applies_on_a_dry_run_then_for_real(
+    kube_api: KubeApi, namespace: str, tmp_path: Path
+) -> None:
+    # Given a kustomization rendering a generated ConfigMap and a Deployment into a namespace
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "namespace": namespace,
+                "configMapGenerator": [{"name": "settings", "literals": ["CDDS_LOG_LEVEL=info"]}],
+                "resources": ["worker.yaml"],
+            }
+        )
+    )
+    (tmp_path / "worker.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "worker"},
+                "spec": {
+                    "selector": {"matchLabels": {"app": "worker"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "worker"}},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "worker",
+                                    "image": "cdds/exporter",
+                                    "envFrom": [{"configMapRef": {"name": "settings"}}],
+                                }
+                            ]
+                        },
+                    },
+                },
+            }
+        )
+    )
+    objects = kustomize_build(tmp_path)
+    # When it is applied on a dry run, then for real
+    kube_api.apply(objects, dry_run=True)
+    kube_api.apply(objects)
+    # Then the Deployment reads the ConfigMap by its generated (hashed) name
+    config_map = next(o for o in objects if o["kind"] == "ConfigMap")["metadata"]["name"]
+    deployment = kube_api.get("apps/v1", "Deployment", "worker", namespace)
+    env_from = deployment.spec.template.spec.containers[0].envFrom[0].configMapRef.name
+    assert env_from == config_map != "settings"
+    assert kube_api.get("v1", "ConfigMap", config_map, namespace).data.CDDS_LOG_LEVEL == "info"
