@@ -1,7 +1,7 @@
 """A real Kubernetes control plane for the tests (issue #12, levels b and c): etcd and
-kube-apiserver on loopback, built by ``scripts/k8s-tools.sh``; on request also
-kube-controller-manager and the KEDA operator against it. No kubelet: the tests watch the
-decisions (a Deployment's ``spec.replicas``), not pods.
+kube-apiserver on loopback, built by ``scripts/k8s-tools.sh``; ``tests/infra/kube_controllers.py``
+starts kube-controller-manager and the KEDA operator against it. No kubelet: the tests watch
+the decisions (a Deployment's ``spec.replicas``), not pods.
 
 The tests speak to it with the ``kubernetes`` Python client rather than ``kubectl``: its
 ``DynamicClient`` applies any rendered object (a kustomize build's output, CRDs, custom
@@ -32,16 +32,14 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from kubernetes.dynamic.resource import ResourceInstance
 
 from tests.infra.kube_pki import Pki, write_pki
-from tests.infra.kube_tools import keda_crds, tool
+from tests.infra.kube_process import ControlPlaneProcess
+from tests.infra.kube_tools import tool
 from tests.infra.provide import free_port
 from tests.waiting import eventually_sync
 
 __all__ = [
     "FIELD_MANAGER",
     "KubeApi",
-    "apply_keda_crds",
-    "controller_manager",
-    "keda_operator",
     "kube_api_server",
     "kustomize_build",
     "load_objects",
@@ -51,45 +49,6 @@ FIELD_MANAGER = "cdds-tests"
 ADMIN = "cdds-admin"
 # A loaded 2-core machine: the apiserver is ready in ~6 s when idle, much later under a build.
 READY_TIMEOUT = 180
-
-
-@dataclass
-class _Process:
-    """A control-plane process whose output goes to ``log``; stopped with SIGTERM, then SIGKILL."""
-
-    name: str
-    log: Path
-    popen: subprocess.Popen[bytes]
-
-    @classmethod
-    def start(
-        cls, name: str, argv: list[str], workdir: Path, env: Mapping[str, str] = {}
-    ) -> _Process:
-        log = workdir / f"{name}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env={**os.environ, **env}
-            )
-        return cls(name, log, popen)
-
-    def tail(self, lines: int = 30) -> str:
-        text = self.log.read_text("utf-8", errors="replace").splitlines()
-        return "\n".join(text[-lines:])
-
-    def check_alive(self) -> None:
-        if self.popen.poll() is not None:
-            pytest.fail(
-                f"{self.name} exited ({self.popen.returncode}):\n{self.tail()}", pytrace=False
-            )
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=15)
 
 
 @dataclass
@@ -189,7 +148,7 @@ def _kubeconfig(path: Path, url: str, ca: Path, token: str) -> None:
     path.write_text(yaml.safe_dump(config))
 
 
-def _start_etcd(workdir: Path) -> tuple[_Process, str]:
+def _start_etcd(workdir: Path) -> tuple[ControlPlaneProcess, str]:
     client, peer = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
     argv = [
         str(tool("etcd")),
@@ -204,10 +163,12 @@ def _start_etcd(workdir: Path) -> tuple[_Process, str]:
         "--unsafe-no-fsync",
         "--log-level=warn",
     ]
-    return _Process.start("etcd", argv, workdir), client
+    return ControlPlaneProcess.start("etcd", argv, workdir), client
 
 
-def _start_apiserver(workdir: Path, etcd_url: str, pki: Pki, token: str, port: int) -> _Process:
+def _start_apiserver(
+    workdir: Path, etcd_url: str, pki: Pki, token: str, port: int
+) -> ControlPlaneProcess:
     tokens = workdir / "tokens.csv"
     # token,user,uid,"groups": system:masters passes every RBAC check.
     tokens.write_text(f'{token},{ADMIN},{ADMIN},"system:masters"\n')
@@ -231,7 +192,7 @@ def _start_apiserver(workdir: Path, etcd_url: str, pki: Pki, token: str, port: i
         f"--cert-dir={workdir / 'apiserver-certs'}",
         "--v=1",
     ]
-    return _Process.start("kube-apiserver", argv, workdir)
+    return ControlPlaneProcess.start("kube-apiserver", argv, workdir)
 
 
 @contextlib.contextmanager
@@ -239,7 +200,7 @@ def kube_api_server() -> Iterator[KubeApi]:
     """etcd + kube-apiserver in a temporary directory, ready (``/readyz``); stopped and removed
     afterwards. Fails (never skips) when the binaries are missing or the server is not ready."""
     workdir = Path(tempfile.mkdtemp(prefix="cdds-kube-"))
-    processes: list[_Process] = []
+    processes: list[ControlPlaneProcess] = []
     try:
         pki = write_pki(workdir)
         etcd, etcd_url = _start_etcd(workdir)
@@ -278,88 +239,3 @@ def kube_api_server() -> Iterator[KubeApi]:
         for process in reversed(processes):
             process.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def controller_manager(api: KubeApi) -> Iterator[_Process]:
-    """kube-controller-manager against ``api`` (Deployments → ReplicaSets, the HPA controller),
-    no leader election, no serving port of its own."""
-    argv = [
-        str(tool("kube-controller-manager")),
-        f"--kubeconfig={api.kubeconfig}",
-        "--leader-elect=false",
-        "--secure-port=0",
-        f"--service-account-private-key-file={api.pki.service_account_key}",
-        f"--root-ca-file={api.pki.ca_cert}",
-        "--use-service-account-credentials=false",
-        # Short HPA sync so a scaling decision shows within seconds.
-        "--horizontal-pod-autoscaler-sync-period=5s",
-        "--v=1",
-    ]
-    process = _Process.start("kube-controller-manager", argv, api.workdir)
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
-def apply_keda_crds(api: KubeApi) -> list[str]:
-    """Apply KEDA's CRDs and wait until the server has them Established; their names."""
-    objects = [
-        obj for path in sorted(keda_crds().glob("*.yaml")) for obj in load_objects(path.read_text())
-    ]
-    api.apply(objects)
-    names = [obj["metadata"]["name"] for obj in objects]
-
-    def established() -> list[str]:
-        pending = []
-        for name in names:
-            crd = api.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
-            conditions = {
-                c["type"]: c["status"] for c in (crd.status or {}).get("conditions") or []
-            }
-            if conditions.get("Established") != "True":
-                pending.append(name)
-        return pending
-
-    eventually_sync(
-        established, lambda pending: not pending, timeout=60, what="KEDA CRDs Established"
-    )
-    api.dynamic.resources.invalidate_cache()
-    return names
-
-
-@contextlib.contextmanager
-def keda_operator(api: KubeApi, namespace: str = "keda") -> Iterator[_Process]:
-    """The KEDA operator against ``api`` (its CRDs applied first), watching every namespace, its
-    own objects in ``namespace``; its ports on free loopback ones (the defaults :8080/:8081 are
-    the stack's services)."""
-    api.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}])
-    # Its gRPC metrics service (for KEDA's metrics apiserver) will not start without a CA and a
-    # key pair in --cert-dir, and the operator exits with it: the harness's own will do.
-    certs = api.workdir / "keda-certs"
-    certs.mkdir(exist_ok=True)
-    shutil.copy(api.pki.ca_cert, certs / "ca.crt")
-    shutil.copy(api.pki.serving_cert, certs / "tls.crt")
-    shutil.copy(api.pki.serving_key, certs / "tls.key")
-    argv = [
-        str(tool("keda-operator")),
-        f"--metrics-bind-address=127.0.0.1:{free_port()}",
-        f"--health-probe-bind-address=127.0.0.1:{free_port()}",
-        f"--metrics-service-bind-address=127.0.0.1:{free_port()}",
-        f"--cert-dir={certs}",
-        f"--ca-dir={certs}",
-        "--leader-elect=false",
-        "--zap-log-level=info",
-    ]
-    env = {
-        "KUBECONFIG": str(api.kubeconfig),  # controller-runtime's lookup, after --kubeconfig
-        "WATCH_NAMESPACE": "",  # every namespace
-        "KEDA_CLUSTER_OBJECT_NAMESPACE": namespace,
-        "POD_NAMESPACE": namespace,
-    }
-    process = _Process.start("keda-operator", argv, api.workdir, env)
-    try:
-        yield process
-    finally:
-        process.stop()

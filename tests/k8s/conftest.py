@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.infra.kube import KubeApi, apply_keda_crds, controller_manager, kube_api_server
+from tests.infra.kube import KubeApi, kube_api_server
+from tests.infra.kube_controllers import apply_keda_crds, controller_manager
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,8 @@ import pytest
 
 from tests.infra import StackInfo
 from tests.infra.isolation import rabbit_management, temporary_vhost
-from tests.infra.kube import KubeApi, keda_operator
+from tests.infra.kube import KubeApi
+from tests.infra.kube_controllers import keda_operator
 from tests.waiting import eventually_sync
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
