@@ -8,7 +8,7 @@ PY := $(UV) run --frozen
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
 
-bootstrap: ## install system packages, uv, and build FerretDB + MinIO (cached)
+bootstrap: ## install system packages, uv; build FerretDB, MinIO and the Kubernetes tools (cached in ~/.cache/cdds)
 	@bash scripts/bootstrap.sh
 
 sync: bootstrap ## install the Python workspace (.venv) from uv.lock
