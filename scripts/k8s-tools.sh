@@ -2,8 +2,8 @@
 # Builds the Kubernetes tools the deployment is rendered and proven with (docs/deploy.md, issue #12)
 # from the Go module proxy, idempotently, at the versions of deploy/k8s/versions.env, into
 # $CDDS_CACHE_DIR/bin/<tool>-<version> (default ~/.cache/cdds), where tests/infra/kube_tools.py finds
-# them: kustomize, kube-apiserver, kube-controller-manager, kubectl, etcd, keda-operator, and KEDA's
-# CRDs into $CDDS_CACHE_DIR/keda-<version>/crds/.
+# them: kustomize, kube-apiserver, kube-controller-manager, kubectl, etcd, keda-operator,
+# keda-adapter (KEDA's metrics apiserver), and KEDA's CRDs into $CDDS_CACHE_DIR/keda-<version>/crds/.
 #
 #   scripts/k8s-tools.sh                  # everything missing
 #   scripts/k8s-tools.sh kubernetes etcd  # only these parts (kustomize kubernetes etcd keda)
@@ -135,18 +135,22 @@ build_keda() {
     mv "$crds.tmp" "$crds"
     log "copied KEDA $KEDA_VERSION CRDs to $crds"
   fi
-  missing "keda-operator-$KEDA_VERSION" || return 0
+  missing "keda-operator-$KEDA_VERSION" "keda-adapter-$KEDA_VERSION" || return 0
   # KEDA's go.mod has no local replaces, so its own module builds as the main module (its
   # replaces apply); from a writable copy, since the module cache is read-only.
   local copy="$work_root/keda"
   mkdir -p "$copy/out"
   cp -r "$src/." "$copy/"
   chmod -R u+w "$copy"
-  (cd "$copy" && timed "keda-operator $KEDA_VERSION" \
+  # The adapter is KEDA's metrics apiserver (external.metrics.k8s.io), which the HPA behind a
+  # ScaledObject reads; one `go build -o dir/` for both: the packages they share compile once.
+  (cd "$copy" && timed "keda-operator, keda-adapter $KEDA_VERSION" \
     env CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
     -ldflags "-s -w -X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION" \
-    -o out/keda-operator ./cmd/operator)
-  install_built "$copy/out" "$KEDA_VERSION" keda-operator
+    -o out/ ./cmd/operator ./cmd/adapter)
+  mv "$copy/out/operator" "$copy/out/keda-operator"
+  mv "$copy/out/adapter" "$copy/out/keda-adapter"
+  install_built "$copy/out" "$KEDA_VERSION" keda-operator keda-adapter
 }
 
 parts=("$@")

@@ -31,7 +31,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from kubernetes.dynamic.resource import ResourceInstance
 
-from tests.infra.kube_pki import Pki, write_pki
+from tests.infra.kube_pki import FRONT_PROXY_CLIENT, Pki, write_pki
 from tests.infra.kube_process import ControlPlaneProcess
 from tests.infra.kube_tools import tool
 from tests.infra.provide import free_port
@@ -190,6 +190,18 @@ def _start_apiserver(
         # refuses to publish; nothing here needs them.
         "--endpoint-reconciler-type=none",
         f"--cert-dir={workdir / 'apiserver-certs'}",
+        # The aggregation layer (KEDA's metrics apiserver behind external.metrics.k8s.io): the
+        # apiserver proxies as the front proxy, naming the user in headers the aggregated server
+        # trusts from this client certificate only; it dials the Service's endpoint itself,
+        # there being no kube-proxy for its ClusterIP.
+        f"--requestheader-client-ca-file={pki.front_proxy_ca_cert}",
+        f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-username-headers=X-Remote-User",
+        f"--proxy-client-cert-file={pki.front_proxy_client_cert}",
+        f"--proxy-client-key-file={pki.front_proxy_client_key}",
+        "--enable-aggregator-routing=true",
         "--v=1",
     ]
     return ControlPlaneProcess.start("kube-apiserver", argv, workdir)

@@ -1,19 +1,30 @@
 """The control loops of level (c) (issue #12) against the test apiserver
-(``tests/infra/kube.py``): kube-controller-manager, and the KEDA operator with its CRDs."""
+(``tests/infra/kube.py``): kube-controller-manager, and the KEDA operator with its CRDs and the
+cert dir it shares with KEDA's metrics apiserver (``tests/infra/kube_metrics_api.py``)."""
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 from tests.infra.kube import KubeApi, load_objects
+from tests.infra.kube_pki import write_tls_pair
 from tests.infra.kube_process import ControlPlaneProcess
 from tests.infra.kube_tools import keda_crds, tool
 from tests.infra.provide import free_port
 from tests.waiting import eventually_sync
 
-__all__ = ["apply_keda_crds", "controller_manager", "keda_operator"]
+__all__ = [
+    "METRICS_SERVICE",
+    "apply_keda_crds",
+    "controller_manager",
+    "keda_certs",
+    "keda_operator",
+]
+
+# The Service KEDA's metrics apiserver is known by (its name in KEDA's own manifests).
+METRICS_SERVICE = "keda-metrics-apiserver"
 
 
 @contextlib.contextmanager
@@ -65,24 +76,37 @@ def apply_keda_crds(api: KubeApi) -> list[str]:
     return names
 
 
+def keda_certs(api: KubeApi, namespace: str = "keda") -> Path:
+    """KEDA's cert dir (``ca.crt``, ``tls.crt``, ``tls.key``), made once per apiserver and shared
+    by the operator and the metrics apiserver, as in KEDA's own deployment: the operator's gRPC
+    service serves this certificate on 127.0.0.1 and asks its client for one of the same CA; the
+    metrics apiserver presents it to both the operator and the kube-apiserver, which checks it
+    against the Service's DNS name and the APIService's ``caBundle`` (that ``ca.crt``)."""
+    certs = api.workdir / "keda-certs"
+    if not (certs / "tls.key").exists():
+        write_tls_pair(
+            certs, "keda", ips=["127.0.0.1"], dns_names=[f"{METRICS_SERVICE}.{namespace}.svc"]
+        )
+    return certs
+
+
 @contextlib.contextmanager
-def keda_operator(api: KubeApi, namespace: str = "keda") -> Iterator[ControlPlaneProcess]:
+def keda_operator(
+    api: KubeApi, namespace: str = "keda", metrics_service_port: int | None = None
+) -> Iterator[ControlPlaneProcess]:
     """The KEDA operator against ``api`` (its CRDs applied first), watching every namespace, its
     own objects in ``namespace``; its ports on free loopback ones (the defaults :8080/:8081 are
-    the stack's services)."""
+    the stack's services), its gRPC metrics service on ``metrics_service_port`` if given (where
+    KEDA's metrics apiserver asks it for the triggers' values)."""
     api.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}])
     # Its gRPC metrics service (for KEDA's metrics apiserver) will not start without a CA and a
-    # key pair in --cert-dir, and the operator exits with it: the harness's own will do.
-    certs = api.workdir / "keda-certs"
-    certs.mkdir(exist_ok=True)
-    shutil.copy(api.pki.ca_cert, certs / "ca.crt")
-    shutil.copy(api.pki.serving_cert, certs / "tls.crt")
-    shutil.copy(api.pki.serving_key, certs / "tls.key")
+    # key pair in --cert-dir, and the operator exits with it.
+    certs = keda_certs(api, namespace)
     argv = [
         str(tool("keda-operator")),
         f"--metrics-bind-address=127.0.0.1:{free_port()}",
         f"--health-probe-bind-address=127.0.0.1:{free_port()}",
-        f"--metrics-service-bind-address=127.0.0.1:{free_port()}",
+        f"--metrics-service-bind-address=127.0.0.1:{metrics_service_port or free_port()}",
         f"--cert-dir={certs}",
         f"--ca-dir={certs}",
         "--leader-elect=false",

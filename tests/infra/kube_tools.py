@@ -34,6 +34,7 @@ _VERSION_OF = {
     "kubectl": "KUBERNETES_VERSION",
     "etcd": "ETCD_VERSION",
     "keda-operator": "KEDA_VERSION",
+    "keda-adapter": "KEDA_VERSION",
 }
 
 

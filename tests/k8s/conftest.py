@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from tests.infra import StackInfo
+from tests.infra.isolation import temporary_vhost
 from tests.infra.kube import KubeApi, kube_api_server
 from tests.infra.kube_controllers import apply_keda_crds, controller_manager
 
@@ -40,3 +43,10 @@ def namespace(kube_api: KubeApi) -> Iterator[str]:
     kube_api.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}])
     yield name
     kube_api.resource("v1", "Namespace").delete(name=name)
+
+
+@pytest.fixture
+def vhost(stack: StackInfo) -> Iterator[str]:
+    """A RabbitMQ vhost of one test's own (the KEDA tests' queues), deleted afterwards; its name."""
+    with temporary_vhost(stack) as amqp_url:
+        yield unquote(urlsplit(amqp_url).path.removeprefix("/"))
