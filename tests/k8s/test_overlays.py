@@ -4,7 +4,8 @@
 Level b: every rendered object is admitted by the server on a dry run, then stored in the
 overlay's own namespace and read back as rendered; a broken object is refused. Level c: the
 exporter's own ScaledObject, Deployment and TriggerAuthentication, as rendered, under the KEDA
-operator and kube-controller-manager, scale the Deployment on a real backlog of its queue.
+operator, its metrics apiserver and kube-controller-manager, scale the Deployment from its
+minimum to its maximum on a real backlog of its queue, and back.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from kubernetes.dynamic.exceptions import ApiException
+from kubernetes.dynamic.exceptions import ApiException, NotFoundError
 
 from tests.infra import StackInfo
 from tests.infra.isolation import rabbit_management
 from tests.infra.kube import KubeApi, kustomize_build
-from tests.k8s.test_keda_scaling import (
-    _management_host,
-    control_loops,  # noqa: F401 - a fixture, requested by name
-    vhost,  # noqa: F401 - a fixture, requested by name
+from tests.k8s.keda_rabbit import management_host
+from tests.k8s.test_keda_scale_out import (
+    SCALE_DOWN_NOW,
+    _hpa_conditions,
+    control_loops,  # noqa: F401 - a fixture (operator + metrics apiserver), requested by name
 )
 from tests.waiting import eventually_sync
 
@@ -134,14 +136,13 @@ def test_a_broken_object_of_the_deployment_is_refused(
 
 
 # Level c: the rendered exporter scaling, made to poll a test virtual host quickly.
-POLLING, COOLDOWN = 2, 5
+POLLING = 2
 
 
 def exporter_scaling(host: str, vhost: str) -> list[dict[str, Any]]:
     """The prod overlay's exporter Deployment, ScaledObject and TriggerAuthentication as rendered,
-    with the Secret an operator creates. Changed for a test, and only this: the queues' virtual
-    host, faster polling, and ``minReplicaCount`` 0 — the scale from 0 to 1 is the KEDA
-    operator's own decision; from 1 up it is the HPA's, which needs KEDA's metrics apiserver."""
+    with the Secrets an operator creates. Changed for a test, and only this: the queues' virtual
+    host, 2 s polling, and no scale-down stabilization (120 s in the overlay)."""
     objects = rendered("prod")
     picked = [
         copy.deepcopy(one(objects, "Deployment", "cdds-exporter")),
@@ -151,8 +152,7 @@ def exporter_scaling(host: str, vhost: str) -> list[dict[str, Any]]:
     for obj in picked:
         obj["metadata"].pop("namespace")
     scaled = picked[-1]["spec"]
-    scaled.update(pollingInterval=POLLING, cooldownPeriod=COOLDOWN, minReplicaCount=0)
-    scaled.pop("advanced", None)  # the HPA's 120 s scale-down window: not the operator's 1 -> 0
+    scaled.update(pollingInterval=POLLING, advanced=SCALE_DOWN_NOW)
     for trigger in scaled["triggers"]:
         trigger["metadata"]["vhostName"] = vhost
     # What KEDA resolves of the Deployment (its env) must exist, as on a cluster: the rendered
@@ -177,16 +177,21 @@ def exporter_scaling(host: str, vhost: str) -> list[dict[str, Any]]:
     return [*config, *secrets, *picked]
 
 
-def test_the_exporters_scaled_object_follows_its_queue(
+def test_the_exporters_scaled_object_scales_out_on_its_queue_and_back(
     kube_api: KubeApi, control_loops: None, stack: StackInfo, vhost: str, namespace: str
 ) -> None:
+    """The real numbers: minimum 1, maximum 8, value 2 (the prefetch) on export-partition."""
     queue = "cdds.exporter.export-partition"
-    objects = exporter_scaling(_management_host(stack, vhost), vhost)
-    scaled = objects[-1]
-    assert {t["metadata"]["queueName"] for t in scaled["spec"]["triggers"]} >= {queue}
+    objects = exporter_scaling(management_host(stack, vhost), vhost)
+    spec = objects[-1]["spec"]
+    low, high = spec["minReplicaCount"], spec["maxReplicaCount"]
+    (value,) = [
+        t["metadata"]["value"] for t in spec["triggers"] if t["metadata"]["queueName"] == queue
+    ]
+    backlog = int(value) * high  # exactly enough for the maximum
     with rabbit_management(stack) as rabbit:
         where = f"/api/queues/{quote(vhost, safe='')}"
-        for trigger in scaled["spec"]["triggers"]:
+        for trigger in spec["triggers"]:
             name = quote(trigger["metadata"]["queueName"], safe="")
             rabbit.put(f"{where}/{name}", json={"durable": True}).raise_for_status()
         kube_api.apply(objects, namespace=namespace)
@@ -195,29 +200,27 @@ def test_the_exporters_scaled_object_follows_its_queue(
             deployment = kube_api.get("apps/v1", "Deployment", "cdds-exporter", namespace)
             return int(deployment.spec.replicas or 0)
 
-        def conditions() -> dict[str, str]:
-            status = kube_api.get("keda.sh/v1alpha1", "ScaledObject", "cdds-exporter", namespace)
-            found = (status.status or {}).get("conditions") or []
-            return {
-                c["type"]: f"{c['status']} {c.get('reason')}: {c.get('message')}" for c in found
-            }
+        def hpa() -> dict[str, Any]:
+            return _hpa_conditions(kube_api, "cdds-exporter", namespace)
 
-        # Given KEDA took the ScaledObject on, and nothing is queued: at its minimum
+        # Given KEDA's HPA reads the (empty) queues, the exporter at its minimum
         eventually_sync(
-            conditions, lambda c: c.get("Ready", "").startswith("True"), timeout=120,
-            what="ScaledObject Ready",
+            hpa, lambda c: c.get("ScalingActive", "").startswith("True"), timeout=120,
+            interval=1, what="the HPA's ScalingActive condition", ignoring=(NotFoundError,),
         )  # fmt: skip
-        eventually_sync(
-            lambda: (replicas(), conditions()), lambda seen: seen[0] == 0, timeout=120,
-            what="exporter at its minimum",
-        )  # fmt: skip
-        # When partitions are queued (ten replicas' worth at value 2)
-        _publish_to(rabbit, vhost, queue, 20)
-        # Then the exporter is scaled up
-        eventually_sync(replicas, lambda n: n >= 1, timeout=90, what="spec.replicas, backlog")
-        # And back to its minimum once the queue drained
-        rabbit.delete(f"{where}/{quote(queue, safe='')}/contents").raise_for_status()
-        eventually_sync(replicas, lambda n: n == 0, timeout=90, what="spec.replicas, drained")
+        eventually_sync(replicas, lambda n: n == low, timeout=60, what="exporter at its minimum")
+        try:
+            # When partitions are queued, the maximum's worth
+            _publish_to(rabbit, vhost, queue, backlog)
+            # Then the exporter is scaled out to the maximum
+            eventually_sync(
+                replicas, lambda n: n == high, timeout=120, interval=1, what="scaled out"
+            )
+            # And back to its minimum once the queue drained
+            rabbit.delete(f"{where}/{quote(queue, safe='')}/contents").raise_for_status()
+            eventually_sync(replicas, lambda n: n == low, timeout=120, interval=1, what="back")
+        except AssertionError as error:
+            pytest.fail(f"{error}; HPA: {hpa()}", pytrace=False)
 
 
 def _publish_to(rabbit: Any, vhost: str, queue: str, count: int) -> None:
