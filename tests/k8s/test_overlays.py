@@ -244,3 +244,47 @@ def _publish_to(rabbit: Any, vhost: str, queue: str, count: int) -> None:
 def _depth(rabbit: Any, vhost: str, queue: str) -> int:
     found = rabbit.get(f"/api/queues/{quote(vhost, safe='')}/{quote(queue, safe='')}").json()
     return int(found.get("messages", 0))
+
+
+def test_a_scaled_object_on_a_queue_that_does_not_exist_is_not_ready_and_scales_nothing(
+    kube_api: KubeApi, control_loops: None, stack: StackInfo, vhost: str, namespace: str
+) -> None:
+    """A broken manifest at level c: the exporter's ScaledObject with a misspelt queue. KEDA
+    reports the trigger's error on the ScaledObject, and the Deployment stays at its minimum
+    whatever is queued on the real queue."""
+    queue = "cdds.exporter.export-partition"
+    objects = exporter_scaling(management_host(stack, vhost), vhost)
+    spec = objects[-1]["spec"]
+    spec["triggers"] = [t for t in spec["triggers"] if t["metadata"]["queueName"] == queue]
+    spec["triggers"][0]["metadata"]["queueName"] = f"{queue}s"  # the typo
+    with rabbit_management(stack) as rabbit:
+        where = f"/api/queues/{quote(vhost, safe='')}"
+        rabbit.put(f"{where}/{quote(queue, safe='')}", json={"durable": True}).raise_for_status()
+        kube_api.apply(objects, namespace=namespace)
+        _publish_to(rabbit, vhost, queue, 40)
+
+        def state() -> tuple[int, str]:
+            scaled = kube_api.get("keda.sh/v1alpha1", "ScaledObject", "cdds-exporter", namespace)
+            found = (scaled.status or {}).get("conditions") or []
+            ready = next((c for c in found if c["type"] == "Ready"), {})
+            replicas = kube_api.get("apps/v1", "Deployment", "cdds-exporter", namespace)
+            return int(replicas.spec.replicas or 0), f"{ready.get('status')}: {ready}"
+
+        # KEDA says why (the management API answers 404 for the queue) and nothing scaled
+        replicas, ready = eventually_sync(
+            state,
+            lambda seen: (
+                seen[1].startswith("False")
+                and f"{queue}s" in seen[1] + _events(kube_api, namespace)
+            ),
+            timeout=120,
+            interval=1,
+            what="the ScaledObject's Ready condition naming the missing queue",
+        )
+        assert replicas == spec["minReplicaCount"], ready
+
+
+def _events(kube_api: KubeApi, namespace: str) -> str:
+    """The namespace's events, as text: KEDA reports a trigger's errors there too."""
+    events = kube_api.resource("v1", "Event").get(namespace=namespace)
+    return " ".join(str(e.message) for e in events.items)
