@@ -74,5 +74,5 @@ ln -sf "$minio_bin" "$BIN_DIR/minio"
 log "ready: $BIN_DIR/{ferretdb,minio}, rabbitmq-server, postgresql-15, uv"
 
 # kustomize, etcd, kube-apiserver, kube-controller-manager, kubectl, the KEDA operator and CRDs
-# for the deployment's tests (issue #12): about 25 minutes cold on 2 cores, a second when cached.
+# for the deployment's tests: about 25 minutes cold on 2 cores, a second when cached.
 "$(dirname "${BASH_SOURCE[0]}")/k8s-tools.sh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Kubernetes tools the deployment is rendered and proven with (docs/deploy.md, issue #12)
+# Builds the Kubernetes tools the deployment is rendered and proven with (docs/deploy.md)
 # from the Go module proxy, idempotently, at the versions of deploy/k8s/versions.env, into
 # $CDDS_CACHE_DIR/bin/<tool>-<version> (default ~/.cache/cdds), where tests/infra/kube_tools.py finds
 # them: kustomize, kube-apiserver, kube-controller-manager, kubectl, etcd, keda-operator,

@@ -1,4 +1,5 @@
-"""A real Kubernetes control plane for the tests (issue #12, levels b and c): etcd and
+"""A real Kubernetes control plane for the tests (levels b and c of docs/deploy.md § What is
+validated): etcd and
 kube-apiserver on loopback, built by ``scripts/k8s-tools.sh``; ``tests/infra/kube_controllers.py``
 starts kube-controller-manager and the KEDA operator against it. No kubelet: the tests watch
 the decisions (a Deployment's ``spec.replicas``), not pods.

@@ -1,4 +1,4 @@
-"""The control loops of level (c) (issue #12) against the test apiserver
+"""The control loops of level (c) against the test apiserver
 (``tests/infra/kube.py``): kube-controller-manager, and the KEDA operator with its CRDs and the
 cert dir it shares with KEDA's metrics apiserver (``tests/infra/kube_metrics_api.py``)."""
 

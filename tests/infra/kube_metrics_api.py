@@ -1,6 +1,6 @@
 """KEDA's metrics apiserver (``keda-adapter``) against the test apiserver, registered as the
 aggregated API ``v1beta1.external.metrics.k8s.io``: what the HPA behind a ScaledObject reads to
-scale a Deployment from its minimum to N (issue #12, level c).
+scale a Deployment from its minimum to N (docs/deploy.md § What is validated, level c).
 
 The kube-apiserver reaches it as a Service without a selector whose Endpoints and EndpointSlice
 name the adapter's address; it dials that endpoint itself (``--enable-aggregator-routing``,

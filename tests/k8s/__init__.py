@@ -1,1 +1,2 @@
-"""The deployment proven against a real Kubernetes control plane (issue #12, levels b and c)."""
+"""The deployment proven against a real Kubernetes control plane (levels b and c of
+docs/deploy.md § What is validated)."""

@@ -1,4 +1,5 @@
-"""Level (c) of issue #12, beyond activation: 1 → N. A ScaledObject with ``minReplicaCount: 1``
+"""Level (c) of docs/deploy.md § What is validated, beyond activation: 1 → N. A ScaledObject
+with ``minReplicaCount: 1``
 leaves the scaling to the HPA KEDA makes for it, which reads the trigger's value through KEDA's
 metrics apiserver (``external.metrics.k8s.io``, ``tests/infra/kube_metrics_api.py``) and the
 operator's gRPC metrics service. A backlog on the queue raises the Deployment's ``spec.replicas``

@@ -1,4 +1,5 @@
-"""Level (c) of issue #12: the KEDA operator and kube-controller-manager against the test
+"""Level (c) of docs/deploy.md § What is validated: the KEDA operator and kube-controller-manager
+against the test
 apiserver, a ScaledObject with a ``rabbitmq`` trigger on the real local broker's management API.
 A queue backlog raises a Deployment's ``spec.replicas`` from its minimum; a drained queue brings
 it back. No kubelet: the test watches the scaling decision, not pods.
