@@ -26,6 +26,9 @@ from cdds_shared.messaging import (
     make_broker,
     publish,
 )
+from cdds_shared.messaging.broker import publish_public
+from cdds_shared.messaging.public import PublicRunFailed
+from cdds_shared.messaging.topology import INTEGRATION_EVENTS
 from cdds_shared.settings import RabbitSettings
 from tests.queues import depth, settled_depth
 
@@ -90,6 +93,27 @@ async def test_unroutable_publish_raises_instead_of_vanishing(vhost_url: str) ->
             await broker.publish(
                 b"{}", exchange=EVENTS, routing_key="nobody.listens", mandatory=True
             )
+
+
+async def test_a_public_event_nobody_listens_to_is_dropped_not_raised(
+    vhost_url: str, amqp: aio_pika.abc.AbstractChannel, unique: str
+) -> None:
+    """Most tenants have no integration: their announcements must not fail (and be retried
+    and dead-lettered); one that is listened to arrives."""
+    event = PublicRunFailed(tenant=f"t{unique}", run_id="r-1", request_id=None, reason="x")
+    broker = _broker(vhost_url)
+    async with broker:
+        await broker.start()
+        await declare_topology(broker, Topology(delivery_limit=2), specs=())
+        await publish_public(broker, event)  # no queue bound: returns
+        listening = await amqp.declare_queue(f"test.{unique}.events", auto_delete=True)
+        await listening.bind(INTEGRATION_EVENTS.name, routing_key=f"t{unique}.#")
+        await publish_public(broker, event)
+
+    received = await _get(amqp, f"test.{unique}.events")
+    await received.ack()
+    assert received.routing_key == f"t{unique}.run.failed"
+    assert PublicRunFailed.model_validate_json(received.body) == event
 
 
 async def test_manual_ack_keeps_the_message_until_acked(

@@ -60,6 +60,9 @@ async def publish_public(broker: RabbitBroker, event: PublicEvent) -> None:
         event,
         exchange=INTEGRATION_EVENTS,
         routing_key=event.routing_key,
+        # Not mandatory: a tenant with no integration listening is the common case, and the
+        # broker raises on a returned mandatory message (``on_return_raises``).
+        mandatory=False,
         persist=True,
         message_id=str(event.message_id),
         content_type="application/json",
