@@ -100,21 +100,21 @@ def scaled_worker(
     ]
 
 
-def queue_path(vhost: str) -> str:
-    return f"/api/queues/{quote(vhost, safe='')}/{quote(QUEUE, safe='')}"
+def queue_path(vhost: str, queue: str = QUEUE) -> str:
+    return f"/api/queues/{quote(vhost, safe='')}/{quote(queue, safe='')}"
 
 
-def publish(api: httpx.Client, vhost: str, count: int) -> None:
+def publish(api: httpx.Client, vhost: str, count: int, queue: str = QUEUE) -> None:
     path = f"/api/exchanges/{quote(vhost, safe='')}/amq.default/publish"
     for i in range(count):
         body = {
             "properties": {},
-            "routing_key": QUEUE,
+            "routing_key": queue,
             "payload": str(i),
             "payload_encoding": "string",
         }
         assert api.post(path, json=body).json()["routed"] is True
 
 
-def queue_depth(api: httpx.Client, vhost: str) -> int:
-    return int(api.get(queue_path(vhost)).json().get("messages", 0))
+def queue_depth(api: httpx.Client, vhost: str, queue: str = QUEUE) -> int:
+    return int(api.get(queue_path(vhost, queue)).json().get("messages", 0))

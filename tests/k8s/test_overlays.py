@@ -15,7 +15,6 @@ import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from kubernetes.dynamic.exceptions import ApiException, NotFoundError
@@ -23,7 +22,7 @@ from kubernetes.dynamic.exceptions import ApiException, NotFoundError
 from tests.infra import StackInfo
 from tests.infra.isolation import rabbit_management
 from tests.infra.kube import KubeApi, kustomize_build
-from tests.k8s.keda_rabbit import management_host
+from tests.k8s.keda_rabbit import management_host, publish, queue_depth, queue_path
 from tests.k8s.test_keda_scale_out import (
     SCALE_DOWN_NOW,
     _hpa_conditions,
@@ -190,10 +189,9 @@ def test_the_exporters_scaled_object_scales_out_on_its_queue_and_back(
     ]
     backlog = int(value) * high  # exactly enough for the maximum
     with rabbit_management(stack) as rabbit:
-        where = f"/api/queues/{quote(vhost, safe='')}"
         for trigger in spec["triggers"]:
-            name = quote(trigger["metadata"]["queueName"], safe="")
-            rabbit.put(f"{where}/{name}", json={"durable": True}).raise_for_status()
+            path = queue_path(vhost, trigger["metadata"]["queueName"])
+            rabbit.put(path, json={"durable": True}).raise_for_status()
         kube_api.apply(objects, namespace=namespace)
 
         def replicas() -> int:
@@ -217,33 +215,18 @@ def test_the_exporters_scaled_object_scales_out_on_its_queue_and_back(
                 replicas, lambda n: n == high, timeout=120, interval=1, what="scaled out"
             )
             # And back to its minimum once the queue drained
-            rabbit.delete(f"{where}/{quote(queue, safe='')}/contents").raise_for_status()
+            rabbit.delete(f"{queue_path(vhost, queue)}/contents").raise_for_status()
             eventually_sync(replicas, lambda n: n == low, timeout=120, interval=1, what="back")
         except AssertionError as error:
             pytest.fail(f"{error}; HPA: {hpa()}", pytrace=False)
 
 
 def _publish_to(rabbit: Any, vhost: str, queue: str, count: int) -> None:
-    path = f"/api/exchanges/{quote(vhost, safe='')}/amq.default/publish"
-    for i in range(count):
-        body = {
-            "properties": {},
-            "routing_key": queue,
-            "payload": str(i),
-            "payload_encoding": "string",
-        }
-        assert rabbit.post(path, json=body).json()["routed"] is True
+    publish(rabbit, vhost, count, queue)
     eventually_sync(
-        lambda: _depth(rabbit, vhost, queue),
-        lambda n: n == count,
-        timeout=30,
+        lambda: queue_depth(rabbit, vhost, queue), lambda n: n == count, timeout=30,
         what=f"{queue} depth",
-    )
-
-
-def _depth(rabbit: Any, vhost: str, queue: str) -> int:
-    found = rabbit.get(f"/api/queues/{quote(vhost, safe='')}/{quote(queue, safe='')}").json()
-    return int(found.get("messages", 0))
+    )  # fmt: skip
 
 
 def test_a_scaled_object_on_a_queue_that_does_not_exist_is_not_ready_and_scales_nothing(
@@ -258,8 +241,7 @@ def test_a_scaled_object_on_a_queue_that_does_not_exist_is_not_ready_and_scales_
     spec["triggers"] = [t for t in spec["triggers"] if t["metadata"]["queueName"] == queue]
     spec["triggers"][0]["metadata"]["queueName"] = f"{queue}s"  # the typo
     with rabbit_management(stack) as rabbit:
-        where = f"/api/queues/{quote(vhost, safe='')}"
-        rabbit.put(f"{where}/{quote(queue, safe='')}", json={"durable": True}).raise_for_status()
+        rabbit.put(queue_path(vhost, queue), json={"durable": True}).raise_for_status()
         kube_api.apply(objects, namespace=namespace)
         _publish_to(rabbit, vhost, queue, 40)
 
