@@ -2,13 +2,13 @@
 # Builds the Kubernetes tools the deployment is rendered and proven with (docs/deploy.md)
 # from the Go module proxy, idempotently, at the versions of deploy/k8s/versions.env, into
 # $CDDS_CACHE_DIR/bin/<tool>-<version> (default ~/.cache/cdds), where tests/infra/kube_tools.py finds
-# them: kustomize, kube-apiserver, kube-controller-manager, kubectl, etcd, keda-operator,
+# them: kustomize, kube-apiserver, kube-controller-manager, etcd, keda-operator,
 # keda-adapter (KEDA's metrics apiserver), and KEDA's CRDs into $CDDS_CACHE_DIR/keda-<version>/crds/.
 #
 #   scripts/k8s-tools.sh                  # everything missing
 #   scripts/k8s-tools.sh kubernetes etcd  # only these parts (kustomize kubernetes etcd keda)
 #
-# Cold on 2 cores, measured while other builds and tests shared them: the three Kubernetes
+# Cold on 2 cores, measured while other builds and tests shared them: the Kubernetes
 # binaries 32 min (about 10 on idle cores), etcd 6 min, the KEDA operator 22 min, kustomize <1 min;
 # with a warm GOCACHE 32 s and 3 s; when everything is cached this script takes a second.
 set -euo pipefail
@@ -78,8 +78,9 @@ replaces_of() {
 }
 
 build_kubernetes() {
-  missing "kube-apiserver-$KUBERNETES_VERSION" "kube-controller-manager-$KUBERNETES_VERSION" \
-    "kubectl-$KUBERNETES_VERSION" || return 0
+  # No kubectl: the tests speak to the apiserver with the Python client, and an operator brings
+  # their own; building it would cost a fifth of this step cold.
+  missing "kube-apiserver-$KUBERNETES_VERSION" "kube-controller-manager-$KUBERNETES_VERSION" || return 0
   # k8s.io/kubernetes replaces its staging modules with ./staging paths (absent from its module
   # zip), so `go install k8s.io/kubernetes/cmd/...@v` refuses it; a local module requiring it and
   # replacing each staging module with its release builds instead.
@@ -96,12 +97,11 @@ build_kubernetes() {
   local pkg=k8s.io/component-base/version
   local ldflags="-s -w -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitTreeState=clean"
   ldflags+=" -X $pkg.gitMajor=1 -X $pkg.gitMinor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)"
-  # One `go build` for the three: the packages they share compile once.
-  (cd "$mod" && timed "kube-apiserver, kube-controller-manager, kubectl $KUBERNETES_VERSION" \
+  # One `go build` for the two: the packages they share compile once.
+  (cd "$mod" && timed "kube-apiserver, kube-controller-manager $KUBERNETES_VERSION" \
     env CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o out/ \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kubectl)
-  install_built "$mod/out" "$KUBERNETES_VERSION" kube-apiserver kube-controller-manager kubectl
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
+  install_built "$mod/out" "$KUBERNETES_VERSION" kube-apiserver kube-controller-manager
 }
 
 build_etcd() {

@@ -31,7 +31,6 @@ _VERSION_OF = {
     "kustomize": "KUSTOMIZE_VERSION",
     "kube-apiserver": "KUBERNETES_VERSION",
     "kube-controller-manager": "KUBERNETES_VERSION",
-    "kubectl": "KUBERNETES_VERSION",
     "etcd": "ETCD_VERSION",
     "keda-operator": "KEDA_VERSION",
     "keda-adapter": "KEDA_VERSION",
@@ -39,7 +38,7 @@ _VERSION_OF = {
 
 
 def tool(name: str) -> Path:
-    """The cached binary ``name`` (``kustomize``, ``kube-apiserver``, ``kubectl``, ``etcd`` …)."""
+    """The cached binary ``name`` (``kustomize``, ``kube-apiserver``, ``etcd`` …)."""
     path = CACHE_DIR / "bin" / f"{name}-{VERSIONS[_VERSION_OF[name]]}"
     if not os.access(path, os.X_OK):
         pytest.fail(f"{path} is missing: {HOW}", pytrace=False)
