@@ -65,7 +65,9 @@ def failure_of(response: httpx.Response, what: str | None = None) -> ApiFailure:
 class Api:
     """A session with one gateway; the bearer token is sent on every request."""
 
-    def __init__(self, url: str, token: str | None = None) -> None:
+    def __init__(
+        self, url: str, token: str | None = None, *, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         headers = {"User-Agent": f"cdds/{version('cdds-client')}"}
         if token:
@@ -73,7 +75,11 @@ class Api:
         # Redirects are followed for downloads served from presigned URLs; httpx drops the
         # Authorization header when a redirect leaves the gateway's origin.
         self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=TIMEOUT, follow_redirects=True
+            base_url=self.url,
+            headers=headers,
+            timeout=TIMEOUT,
+            follow_redirects=True,
+            transport=transport,  # tests: an in-memory gateway
         )
 
     @classmethod
