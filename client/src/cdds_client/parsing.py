@@ -39,7 +39,7 @@ _SCHEDULES = 'use "once 2026-12-24T02:00Z", "every 6h", "daily 02:00" or "weekly
 
 
 def parse_size(text: str) -> int:
-    """``512MiB``, ``1GiB``, ``1.5GB`` or plain bytes → bytes (KiB/MiB/GiB/TiB are powers of 2)."""
+    """``512MiB``, ``1GiB``, ``1.5GB`` or plain bytes → bytes (KiB, MiB… are powers of 2)."""
     match = _SIZE.match(text)
     unit = match.group(2).lower() if match else ""
     if not match or unit not in _UNITS:

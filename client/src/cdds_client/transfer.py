@@ -1,4 +1,4 @@
-"""One file from the gateway into a directory, resumable and verified (docs/cli.md § download).
+"""One file from the gateway into a directory, resumable and verified (docs/cli.md § Files).
 
 Bytes go to ``DIR/<name>.part``; a later call resumes it with ``Range: bytes=N-`` (and
 ``If-Range`` with the file's ETag, so a changed file is sent whole). The SHA-256 of the whole

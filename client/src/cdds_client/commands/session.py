@@ -1,5 +1,5 @@
 """``cdds login URL`` and ``cdds logout``: a session of the gateway, kept in the credentials
-file (docs/cli.md § Credentials)."""
+file (docs/cli.md § Where credentials live)."""
 
 from __future__ import annotations
 
