@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cdds_client import decrypt
 from cdds_client.api import Api, ApiFailure
 from cdds_client.context import argument, connect
-from cdds_client.errors import Failure
+from cdds_client.errors import Failure, UsageError
 from cdds_client.output import say
 from cdds_client.parsing import parse_size
 from cdds_client.progress import bytes_progress
@@ -55,14 +55,14 @@ def register(subparsers: argparse._SubParsersAction[Any], common: argparse.Argum
         metavar="SIZE",
         help="at most SIZE bytes per second (e.g. 1MiB)",
     )
-    parser.set_defaults(handler=run, parser=parser)
+    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.decrypt and args.key is None:
-        args.parser.error("--decrypt needs --key KEY.pem")
+        raise UsageError("--decrypt needs --key KEY.pem")
     if (args.key is not None or args.unzip) and not args.decrypt:
-        args.parser.error("--key and --unzip go with --decrypt")
+        raise UsageError("--key and --unzip go with --decrypt")
     key = _key(args) if args.decrypt else None
     try:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -49,6 +49,8 @@ def _password(from_stdin: bool) -> str:
 
 
 def run_login(args: argparse.Namespace) -> int:
+    if not args.url.startswith(("https://", "http://")):
+        raise UsageError(f"not a URL: {args.url!r}; give it with https:// (or http://)")
     body = {"username": args.username, "password": _password(args.password_stdin)}
     if args.tenant:
         body["tenant"] = args.tenant
