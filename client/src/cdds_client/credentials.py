@@ -44,7 +44,7 @@ def save(credentials: Credentials) -> Path:
     """Write the file atomically, never readable by others, not even for a moment."""
     directory = config_dir()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory.chmod(0o700)  # mkdir's mode is masked by the umask, and an old directory kept its
+    directory.chmod(0o700)  # mkdir is masked by the umask, and leaves an existing one as it was
     path = credentials_path()
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -47,6 +47,11 @@ def register(subparsers: argparse._SubParsersAction[Any], common: argparse.Argum
         "--unzip", action="store_true", help="also extract each ZIP (with --decrypt)"
     )
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing decrypted results (only after a successful decryption)",
+    )
+    parser.add_argument(
         "--passphrase-env", metavar="VAR", help="read the key's passphrase from this variable"
     )
     parser.add_argument(
@@ -61,8 +66,8 @@ def register(subparsers: argparse._SubParsersAction[Any], common: argparse.Argum
 def run(args: argparse.Namespace) -> int:
     if args.decrypt and args.key is None:
         raise UsageError("--decrypt needs --key KEY.pem")
-    if (args.key is not None or args.unzip) and not args.decrypt:
-        raise UsageError("--key and --unzip go with --decrypt")
+    if (args.key is not None or args.unzip or args.force) and not args.decrypt:
+        raise UsageError("--key, --unzip and --force go with --decrypt")
     key = _key(args) if args.decrypt else None
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -78,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                     path, skipped = fetch(api, item, args.out, progress, rate_limit=args.limit_rate)
                     print(path)
                     if key is not None:
-                        _decrypt(path, key, args.out, unzip=args.unzip, skipped=skipped)
+                        _decrypt(path, key, args, skipped=skipped)
                 except Failure as exc:
                     print(f"cdds: {exc}", file=sys.stderr)
                     failed += 1
@@ -154,15 +159,15 @@ def _wanted(part: dict[str, Any]) -> Wanted:
     return Wanted(part["artifact_id"], part["name"], int(part["size"]), part["sha256"])
 
 
-def _decrypt(sealed: Path, key: RSAPrivateKey, out: Path, *, unzip: bool, skipped: bool) -> None:
-    archive = out / decrypt.output_name(sealed.name)
-    if skipped and archive.exists():
+def _decrypt(sealed: Path, key: RSAPrivateKey, args: argparse.Namespace, *, skipped: bool) -> None:
+    archive = args.out / decrypt.output_name(sealed.name)
+    if skipped and archive.exists() and not args.force:
         say(f"{archive.name}: already decrypted")
         return
     try:
-        decrypt.decrypt_file(sealed, key, out, unzip=unzip)
+        decrypt.decrypt_file(sealed, key, args.out, force=args.force, unzip=args.unzip)
         print(archive)
-        if unzip:
-            print(decrypt.extract(sealed, archive))
+        if args.unzip:
+            print(decrypt.extract(sealed, archive, force=args.force))
     except decrypt.Failed as exc:
         raise Failure(str(exc)) from None
