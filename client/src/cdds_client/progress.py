@@ -133,9 +133,9 @@ class _BytesLines:
 
     def start(self, name: str, size: int, offset: int) -> None:
         self._name = name
-        if offset:
+        if 0 < offset < size:
             say(f"{name}: resuming at byte {offset} of {size}")
-        else:
+        elif offset == 0:
             say(f"{name}: downloading {human_size(size)}")
 
     def advance(self, count: int) -> None:
@@ -165,7 +165,7 @@ class _BytesBar:
     def start(self, name: str, size: int, offset: int) -> None:
         self._name = name
         self._task = self._progress.add_task(name, total=size, completed=offset)
-        if offset:
+        if 0 < offset < size:
             self._progress.console.print(f"{name}: resuming at byte {offset} of {size}")
 
     def advance(self, count: int) -> None:
