@@ -51,11 +51,11 @@ asyncapi: sync ## regenerate docs/asyncapi.yaml, docs/asyncapi-integration.yaml 
 		--out docs/asyncapi-integration.yaml
 	@$(PY) python -m cdds_tools.asyncapi_integration docs/schemas/integration
 
-lint: sync ## ruff + mypy (strict on shared/, services/, tools/ and docs/examples/) + deptry (declared = imported)
+lint: sync ## ruff + mypy (strict on cms/, client/, shared/, services/, tools/ and docs/examples/) + deptry (declared = imported)
 	@$(PY) ruff check .
 	@$(PY) ruff format --check .
 	@$(PY) mypy
-	@for member in shared services/* tools; do \
+	@for member in cms shared services/* tools client; do \
 		$(PY) deptry --config $$member/pyproject.toml $$member/src || exit 1; done
 	@$(PY) deptry tests scripts docs/examples
 

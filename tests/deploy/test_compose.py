@@ -31,8 +31,10 @@ START_CONDITIONS = {"service_healthy", "service_completed_successfully"}
 WORKSPACE_MEMBERS = sorted(
     str(p.parent.relative_to(REPO_ROOT))
     for p in [
+        REPO_ROOT / "cms" / "pyproject.toml",
         REPO_ROOT / "shared" / "pyproject.toml",
         REPO_ROOT / "tools" / "pyproject.toml",
+        REPO_ROOT / "client" / "pyproject.toml",
         *(REPO_ROOT / "services").glob("*/pyproject.toml"),
     ]
 )

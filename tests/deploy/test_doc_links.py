@@ -27,7 +27,18 @@ DOCS = sorted(
     if p.is_file()
 )
 # Where citations are looked for: what a reader of the code opens.
-CODE_ROOTS = ("services", "shared", "tools", "tests", "scripts", "docs", "deploy", ".ci")
+CODE_ROOTS = (
+    "services",
+    "shared",
+    "cms",
+    "client",
+    "tools",
+    "tests",
+    "scripts",
+    "docs",
+    "deploy",
+    ".ci",
+)
 CODE_FILES = ("README.md", "Makefile")
 CODE_SUFFIXES = {".py", ".md", ".sh", ".yaml", ".yml", ".toml", ".json", ".html", ".j2", ".cfg"}
 

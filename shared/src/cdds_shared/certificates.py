@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from pydantic import BaseModel, ConfigDict, Field
 
-from cdds_shared.crypto.cms_recipient import Recipient
+from cdds_shared.crypto.cms import Recipient
 from cdds_shared.errors import PermanentError, ValidationFailed
 from cdds_shared.ports.documents import DocumentCollection, DocumentStore
 from cdds_shared.runs.model import utcnow

@@ -1,24 +1,25 @@
-"""Sealing files for one X.509 RSA certificate as CMS, and opening them, in constant memory.
+"""The CMS codec of :mod:`cdds_cms`, as the services use it: the same names, with a refused
+certificate raised as :class:`~cdds_shared.errors.ValidationFailed` (a 422 at the gateway, a
+failed run in the workers) rather than the package's own ``InvalidRecipient``.
 
-``gcm`` (default): AuthEnvelopedData (RFC 5083), AES-256-GCM (RFC 5084), RSAES-OAEP with
-SHA-256 / MGF1-SHA-256 (RFC 8017, RFC 4055). ``legacy-cbc``: EnvelopedData (RFC 5652),
-AES-256-CBC, RSAES-PKCS1-v1_5 (what ``openssl smime`` can unwrap). Both are DER and open with
-``openssl cms -decrypt -binary -inform DER -in FILE.p7m -inkey key.pem -out FILE.zip``.
-
-The pieces: :mod:`cms_recipient` (the certificate), :mod:`cms_seal` (the encoder),
-:mod:`cms_open` and :mod:`cms_content` (the decoder), :mod:`cms_asn1` (shared encodings).
+``IntegrityError`` stays the package's: only the ``cdds`` client opens sealed files.
 """
 
 from __future__ import annotations
 
-from cdds_shared.crypto.cms_open import IntegrityError, Opener
-from cdds_shared.crypto.cms_recipient import MIN_RSA_BITS, Recipient, SealMode
-from cdds_shared.crypto.cms_seal import (
+from cdds_cms import (
     MAX_GCM_CONTENT_LENGTH,
+    MIN_RSA_BITS,
+    IntegrityError,
+    InvalidRecipient,
+    Opener,
     Sealer,
+    SealMode,
     envelope_overhead,
     sealed_size,
 )
+from cdds_cms import Recipient as _Recipient
+from cdds_shared.errors import ValidationFailed
 
 __all__ = [
     "MAX_GCM_CONTENT_LENGTH",
@@ -31,3 +32,20 @@ __all__ = [
     "envelope_overhead",
     "sealed_size",
 ]
+
+
+class Recipient(_Recipient):
+    """:class:`cdds_cms.Recipient` whose :meth:`load` raises ``ValidationFailed``."""
+
+    @classmethod
+    def load(cls, data: bytes) -> Recipient:
+        """Read one certificate, PEM or DER.
+
+        Raises:
+            ValidationFailed: not exactly one X.509 certificate, or its key is not RSA of at
+                least ``MIN_RSA_BITS`` bits.
+        """
+        try:
+            return cls(_Recipient.load(data).certificate)
+        except InvalidRecipient as exc:
+            raise ValidationFailed(str(exc)) from None

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers import (
     modes,
 )
 
-from cdds_shared.crypto.cms_asn1 import (
+from cdds_cms.asn1 import (
     DATA,
     GCM_ICV_LENGTH,
     GCM_NONCE_LENGTH,
@@ -39,7 +39,7 @@ from cdds_shared.crypto.cms_asn1 import (
     der_header,
     der_tlv,
 )
-from cdds_shared.crypto.cms_recipient import Recipient, SealMode
+from cdds_cms.recipient import Recipient, SealMode
 
 __all__ = ["MAX_GCM_CONTENT_LENGTH", "Sealer", "envelope_overhead", "sealed_size"]
 

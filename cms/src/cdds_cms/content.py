@@ -1,7 +1,7 @@
 """Keys and ciphers for the reader: RSA key transport (RFC 8017) and AES-GCM / AES-CBC content.
 
 Failures come back as plain values or exceptions (``[]``, ``None``, ``ValueError``,
-``InvalidTag``); :mod:`cms_open` turns them into ``IntegrityError`` messages.
+``InvalidTag``); :mod:`cdds_cms.opener` turns them into ``IntegrityError`` messages.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from cdds_shared.crypto.cms_asn1 import ContentEncryptionAlgorithm
+from cdds_cms.asn1 import ContentEncryptionAlgorithm
 
 __all__ = ["ContentDecryptor", "content_decryptor", "unwrap_keys"]
 

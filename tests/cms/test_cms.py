@@ -25,8 +25,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from cdds_shared.crypto.cms import (
+from cdds_cms import (
+    CmsError,
     IntegrityError,
+    InvalidRecipient,
     Opener,
     Recipient,
     Sealer,
@@ -34,7 +36,6 @@ from cdds_shared.crypto.cms import (
     envelope_overhead,
     sealed_size,
 )
-from cdds_shared.errors import PermanentError, ValidationFailed
 
 MiB = 1 << 20
 OPENSSL = shutil.which("openssl")
@@ -43,7 +44,7 @@ OPENSSL_GCM = ["-aes-256-gcm", "-keyopt", "rsa_padding_mode:oaep"]
 OPENSSL_GCM += ["-keyopt", "rsa_oaep_md:sha256", "-keyopt", "rsa_mgf1_md:sha256"]
 
 
-# --- helpers (also used by tests/tools/test_decrypt.py) ---------------------------------
+# --- helpers (also used by tests/client/test_decrypt.py) ------------------------------
 
 
 @dataclass(frozen=True)
@@ -348,7 +349,7 @@ def test_a_flipped_byte_in_the_structure_is_reported(alice: Identity) -> None:
 def test_other_files_are_refused(alice: Identity, garbage: bytes) -> None:
     with pytest.raises(IntegrityError, match="not a CMS file this tool can read") as caught:
         open_sealed(alice.key, garbage)
-    assert isinstance(caught.value, PermanentError)
+    assert isinstance(caught.value, CmsError)
 
 
 def test_id_data_is_not_enveloped(alice: Identity) -> None:
@@ -434,7 +435,7 @@ def test_recipient_refuses_what_it_cannot_seal_for(alice: Identity, bob: Identit
         b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n": "not an X.509",
     }
     for data, message in cases.items():
-        with pytest.raises(ValidationFailed, match=message):
+        with pytest.raises(InvalidRecipient, match=message):
             Recipient.load(data)
 
 

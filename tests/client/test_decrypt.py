@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from cdds_shared.crypto.cms import SealMode, sealed_size
-from cdds_tools.cli import main
-from cdds_tools.decrypt import output_name
-from tests.shared.crypto.test_cms import (
+from cdds_client.cli import main
+from cdds_client.decrypt import output_name
+from cdds_cms import SealMode, sealed_size
+from tests.cms.test_cms import (
     OPENSSL_GCM,
     Identity,
     flip,

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from cdds_shared.errors import ValidationFailed
+from cdds_cms.errors import InvalidRecipient
 
 __all__ = ["MIN_RSA_BITS", "Recipient", "SealMode"]
 
@@ -31,22 +31,22 @@ class Recipient:
         """Read one certificate, PEM or DER.
 
         Raises:
-            ValidationFailed: not exactly one X.509 certificate, or its key is not RSA of at
+            InvalidRecipient: not exactly one X.509 certificate, or its key is not RSA of at
                 least ``MIN_RSA_BITS`` bits.
         """
         certificates = _parse(data)
         if len(certificates) != 1:
-            raise ValidationFailed(
+            raise InvalidRecipient(
                 f"expected one X.509 certificate, found {len(certificates)} in the PEM data"
             )
         certificate = certificates[0]
         key = certificate.public_key()
         if not isinstance(key, RSAPublicKey):
-            raise ValidationFailed(
+            raise InvalidRecipient(
                 f"the certificate's key is {_key_kind(key)}; sealing needs an RSA key"
             )
         if key.key_size < MIN_RSA_BITS:
-            raise ValidationFailed(
+            raise InvalidRecipient(
                 f"the certificate's RSA key has {key.key_size} bits; at least {MIN_RSA_BITS} "
                 "are required"
             )
@@ -70,13 +70,13 @@ class Recipient:
 
 def _parse(data: bytes) -> list[x509.Certificate]:
     if b"-----BEGIN" in data and b"-----BEGIN CERTIFICATE-----" not in data:
-        raise ValidationFailed("not an X.509 certificate: the PEM data has no CERTIFICATE block")
+        raise InvalidRecipient("not an X.509 certificate: the PEM data has no CERTIFICATE block")
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
     except ValueError:  # cryptography's parser detail would not help the user
-        raise ValidationFailed("not an X.509 certificate in PEM or DER form") from None
+        raise InvalidRecipient("not an X.509 certificate in PEM or DER form") from None
 
 
 def _key_kind(key: object) -> str:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from cdds_shared.crypto.cms import IntegrityError, Opener
+from cdds_cms import IntegrityError, Opener
 
 __all__ = ["CHUNK", "Failed", "decrypt_file", "load_private_key", "output_name", "register"]
 

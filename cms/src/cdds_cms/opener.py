@@ -1,6 +1,6 @@
 """Streaming CMS decoder for AuthEnvelopedData (RFC 5083) and EnvelopedData (RFC 5652 §6).
 
-It reads what :mod:`cms_seal` writes and what ``openssl cms -encrypt -outform DER`` writes,
+It reads what :mod:`cdds_cms.sealer` writes and what ``openssl cms -encrypt -outform DER`` writes,
 with or without ``-stream``: definite or indefinite lengths (BER), the encrypted content
 primitive or split into OCTET STRING segments. Only the small parts (RecipientInfos, the
 algorithm) are buffered; ciphertext flows through.
@@ -15,32 +15,17 @@ from asn1crypto import core
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from cdds_shared.crypto.cms_asn1 import EOC, OID_AUTH_ENVELOPED_DATA, OID_ENVELOPED_DATA
-from cdds_shared.crypto.cms_content import ContentDecryptor, content_decryptor, unwrap_keys
-from cdds_shared.errors import PermanentError
+from cdds_cms.asn1 import EOC, OID_AUTH_ENVELOPED_DATA, OID_ENVELOPED_DATA
+from cdds_cms.content import ContentDecryptor, content_decryptor, unwrap_keys
+from cdds_cms.errors import IntegrityError
 
-__all__ = ["IntegrityError", "Opener"]
+__all__ = ["Opener"]
 
 # RecipientInfos, originatorInfo and attributes are buffered whole; nothing legitimate comes
 # near this, and garbage cannot make us buffer more.
 SMALL_ELEMENT_LIMIT = 1 << 20
 
 _Steps = Generator[None, None, None]
-
-
-class IntegrityError(PermanentError):
-    """The sealed file cannot be trusted: altered, truncated, not CMS, or not for this key."""
-
-    code = "integrity"
-
-    TAG_MISMATCH = "authentication tag does not match: the file was altered or is not for this key"
-    BAD_PADDING = "padding is invalid: the file was altered or is not for this key"
-    TRUNCATED = "file is truncated"
-    WRONG_KEY = "this file is not sealed for that key"
-
-    @classmethod
-    def unreadable(cls, detail: str) -> IntegrityError:
-        return cls(f"not a CMS file this tool can read: {detail}")
 
 
 @dataclass(frozen=True)
