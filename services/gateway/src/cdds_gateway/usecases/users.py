@@ -136,9 +136,15 @@ async def reset_password(
     deps: GatewayDeps, principal: Principal, user_id: str, *, client: str | None = None
 ) -> OneTimePassword:
     """A new one-time password (returned once), to be changed at the next sign-in; the user's
-    sessions end and any lock is cleared."""
+    sessions end and any lock is cleared. Not the admin's own (``ConflictError``)."""
     action = "user.password.reset"
     user = await _changeable(deps, principal, user_id, action, client)
+    if user.id == principal.user_id:  # it would end this very session
+        refusal = ConflictError(
+            "to change your own password, use Choose a new password (POST /api/v1/me/password)"
+        )
+        await _refused(deps, principal, action, user.id, refusal, client)
+        raise refusal
     password = one_time_password()
     changed = await deps.identity.set_password(user.id, password, must_change=True)
     await record(deps, principal, action, user.id, client=client, username=user.username)
