@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
 
 from cdds_shared.identity import Tenant
 from tests.gateway.conftest import (
@@ -145,12 +144,14 @@ async def test_only_admins_and_only_with_the_csrf_token_by_cookie(
 
 
 def user_routes(gateway: Gateway) -> list[tuple[str, str]]:
-    """Every ``(method, path template)`` under ``/api/v1/users/{user_id}``."""
+    """Every ``(method, path template)`` under ``/api/v1/users/{user_id}``, as the OpenAPI
+    document (the contract) lists them."""
+    paths: dict[str, dict[str, Any]] = gateway.app.openapi()["paths"]
     return sorted(
-        (method, route.path)
-        for route in gateway.app.routes
-        if isinstance(route, APIRoute) and route.path.startswith(URL + "/{user_id}")
-        for method in route.methods or ()
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith(URL + "/{user_id}")
+        for method in operations
     )
 
 
