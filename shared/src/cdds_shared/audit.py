@@ -1,7 +1,10 @@
 """The audit log (MongoDB ``audit``): who did what, when, to what, with which outcome.
 
-Every sign-in (success and failure), certificate change, job change, run, download and deletion is
-recorded. Entries are insert-only; admins read them through ``GET /api/v1/audit``.
+Every sign-in (success and failure), password change, certificate change, job change, run,
+download and deletion is recorded, and every change an administrator makes to a user (``user.*``:
+``user.create``, ``user.grant``, ``user.revoke``, ``user.disable``, ``user.enable``,
+``user.unlock``, ``user.password.reset``; ``user.password.change`` by the user themselves).
+Entries are insert-only; admins read them through ``GET /api/v1/audit``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ class AuditEvent(BaseModel):
     actor: str = Field(description="username (or the name tried, for a failed sign-in)")
     action: str = Field(
         description="e.g. session.create, certificate.put, job.create, run.start,"
-        " artifact.download, artifact.delete, run.delete"
+        " artifact.download, artifact.delete, run.delete, user.create, user.grant,"
+        " user.revoke, user.disable, user.enable, user.unlock, user.password.reset,"
+        " user.password.change"
     )
     target: str | None = Field(None, description="id of what was acted on")
     outcome: Outcome = "success"

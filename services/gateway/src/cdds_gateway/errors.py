@@ -114,7 +114,7 @@ class Error(BaseModel):
 EDGE_CODES: dict[int, tuple[str, ...]] = {
     400: ("http_error",),
     401: ("unauthenticated",),
-    403: ("access_denied", "csrf", "cross_origin"),
+    403: ("access_denied", "csrf", "cross_origin", "password_change_required"),
     404: ("not_found",),
     413: ("payload_too_large",),
     416: ("range_not_satisfiable",),
@@ -125,7 +125,8 @@ EDGE_CODES: dict[int, tuple[str, ...]] = {
 _MEANING = {
     400: "the body cannot be read (not JSON text)",
     401: "not signed in, or wrong credentials",
-    403: "no CDDS access (exporter role), admins only, CSRF token missing, or another origin",
+    403: "no CDDS access (exporter role), admins only, CSRF token missing, another origin, "
+    "or a one-time password to change first",
     404: "unknown, or not the caller's",
     409: "conflict",
     410: "the file expired or was deleted",

@@ -24,6 +24,8 @@ class Principal:
     False for a bearer token."""
     integration: str | None = None
     """The integration's name when the caller is one (its ``cdds_int_`` token)."""
+    must_change_password: bool = False
+    """Signed in with a one-time password: nothing but choosing a new one until then."""
 
     def has(self, role: Role) -> bool:
         return role in self.roles

@@ -17,6 +17,9 @@
 
 Routes declare what they need with the ``Annotated`` aliases :data:`CurrentPrincipal`,
 :data:`ExporterPrincipal` and :data:`AdminPrincipal`; pages use :func:`principal_or_none`.
+A user signed in with a one-time password (set by an administrator) gets 403
+``password_change_required`` from all of them until ``POST /api/v1/me/password``; the few routes
+such a user may call (that one, ``GET /api/v1/me``, sign-out) take :data:`SignedInPrincipal`.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ __all__ = [
     "AdminPrincipal",
     "CurrentPrincipal",
     "ExporterPrincipal",
+    "SignedInPrincipal",
     "admin_principal",
     "check_csrf",
     "check_same_origin",
@@ -55,6 +59,7 @@ __all__ = [
     "cookie_is_secure",
     "current_principal",
     "exporter_principal",
+    "password_changed_principal",
     "presented_token",
     "principal_or_none",
     "retry_after",
@@ -120,6 +125,7 @@ async def principal_or_none(request: Request) -> Principal | None:
         csrf_token=signed.session.csrf_token,
         via_cookie=via_cookie,
         integration=signed.user.integration,
+        must_change_password=signed.user.must_change_password,
     )
 
 
@@ -184,7 +190,8 @@ async def current_principal(
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
     _cookie: Annotated[str | None, Depends(_COOKIE)] = None,
 ) -> Principal:
-    """The signed-in caller (401 ``unauthenticated`` otherwise), CSRF-checked."""
+    """The signed-in caller (401 ``unauthenticated`` otherwise), CSRF-checked; they may still
+    have to change their password (see :func:`password_changed_principal`)."""
     principal = await principal_or_none(request)
     if principal is None:
         raise ApiError(
@@ -197,7 +204,23 @@ async def current_principal(
     return principal
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+SignedInPrincipal = Annotated[Principal, Depends(current_principal)]
+
+CHANGE_FIRST = (
+    "choose a new password first: POST /api/v1/me/password with current_password and "
+    "new_password (or sign in on the web pages)"
+)
+
+
+async def password_changed_principal(principal: SignedInPrincipal) -> Principal:
+    """The signed-in caller, unless they must replace a one-time password first (403
+    ``password_change_required``)."""
+    if principal.must_change_password:
+        raise ApiError(403, "password_change_required", CHANGE_FIRST)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(password_changed_principal)]
 
 
 async def exporter_principal(principal: CurrentPrincipal) -> Principal:

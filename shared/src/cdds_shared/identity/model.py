@@ -79,6 +79,9 @@ class User(BaseModel):
     integration: str | None = Field(
         None, description="the integration this user is the principal of (never signs in)"
     )
+    must_change_password: bool = Field(
+        False, description="a one-time password was set for them: choose a new one first"
+    )
     created_at: datetime
     last_login_at: datetime | None = None
 

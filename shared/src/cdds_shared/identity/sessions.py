@@ -74,8 +74,12 @@ class SessionMethods:
     async def delete_session_id(self, session_id: str) -> bool:
         return await self._sessions.delete({"_id": session_id}) > 0
 
-    async def delete_sessions_of(self, user_id: str) -> int:
-        return await self._sessions.delete({"user_id": user_id})
+    async def delete_sessions_of(self, user_id: str, *, keep: str | None = None) -> int:
+        """End the user's sessions, except the one whose id is ``keep``."""
+        query: dict[str, object] = {"user_id": user_id}
+        if keep is not None:
+            query["_id"] = {"$nin": [keep]}
+        return await self._sessions.delete(query)
 
     async def purge_expired_sessions(self, now: datetime | None = None) -> int:
         """Delete sessions past their expiry (no TTL indexes on FerretDB: call periodically)."""

@@ -132,10 +132,12 @@ class IdentityStore(SessionMethods):
         password: str,
         *,
         integration: str | None = None,
+        must_change_password: bool = False,
     ) -> User:
         """Raises ``NotFoundError`` (unknown tenant), ``ConflictError`` (the tenant has a user of
         that name) or ``ValidationFailed`` (bad name, role or empty password). ``integration``:
-        the principal of that integration (``identity/integrations.py``)."""
+        the principal of that integration (``identity/integrations.py``);
+        ``must_change_password``: the password is a one-time one, to be replaced at sign-in."""
         username = check_username(username)
         chosen = _roles(roles)
         await self.get_tenant(tenant)
@@ -147,6 +149,7 @@ class IdentityStore(SessionMethods):
             roles=chosen,
             password_hash=await self._passwords.hash(password),
             integration=integration,
+            must_change_password=must_change_password,
             created_at=utcnow(),
         )
         try:
@@ -199,17 +202,38 @@ class IdentityStore(SessionMethods):
         """Replace the user's roles (effective on the next request: sessions read them live)."""
         return await self._set(user_id, roles=_roles(roles))
 
-    async def set_password(self, user_id: str, password: str) -> User:
-        """Set a new password, clear any lock, and end the user's sessions. An integration's
-        user has none to set: it authenticates by its token."""
+    async def set_password(
+        self,
+        user_id: str,
+        password: str,
+        *,
+        must_change: bool = False,
+        keep_session: str | None = None,
+    ) -> User:
+        """Set a new password, clear any lock, and end the user's sessions (all but the one
+        whose id is ``keep_session``: the user changing their own). ``must_change``: a one-time
+        password, to be replaced at the next sign-in. An integration's user has none to set:
+        it authenticates by its token."""
         if (await self.get_user(user_id)).integration is not None:
             raise ValidationFailed("an integration signs in with its token, not a password")
         password_hash = await self._passwords.hash(password)
         user = await self._set(
-            user_id, password_hash=password_hash, failed_logins=0, locked_until=None
+            user_id,
+            password_hash=password_hash,
+            failed_logins=0,
+            locked_until=None,
+            must_change_password=must_change,
         )
-        await self.delete_sessions_of(user_id)
+        await self.delete_sessions_of(user_id, keep=keep_session)
         return user
+
+    async def check_password(self, user_id: str, password: str) -> bool:
+        """Whether ``password`` is the user's (no counter, no lock: the caller is signed in)."""
+        return await self._passwords.verify((await self.get_user(user_id)).password_hash, password)
+
+    async def unlock_user(self, user_id: str) -> User:
+        """End a lock from failed sign-ins and restart the failure count."""
+        return await self._set(user_id, failed_logins=0, locked_until=None)
 
     async def set_seal_mode(self, user_id: str, seal_mode: SealMode) -> User:
         return await self._set(user_id, seal_mode=seal_mode)

@@ -71,6 +71,7 @@ def user_json(user: User) -> dict[str, Any]:
         "roles": list(user.roles),
         "disabled": user.disabled,
         "lockedUntil": user.locked_until.isoformat() if user.locked_until else None,
+        "mustChangePassword": user.must_change_password,
     }
 
 

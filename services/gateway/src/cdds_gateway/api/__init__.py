@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from cdds_gateway.api import artifacts, audit, jobs, me, runs, session
+from cdds_gateway.api import artifacts, audit, jobs, me, runs, session, users
 
 __all__ = ["ROUTERS"]
 
@@ -13,4 +13,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     runs.router,
     artifacts.router,
     audit.router,
+    users.router,
 )

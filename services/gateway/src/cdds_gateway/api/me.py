@@ -1,4 +1,7 @@
-"""`/api/v1/me` — the signed-in user, their certificate and preferences (docs/api.md).
+"""`/api/v1/me` — the signed-in user, their password, certificate and preferences (docs/api.md).
+
+``GET /me``, ``POST /me/password`` (and sign-out) answer a user who signed in with a one-time
+password; everything else refuses them (403 ``password_change_required``) until they changed it.
 
 The certificate upload is the raw file (PEM or DER, any content type) or a multipart form with
 the file in ``file`` (``cdds_gateway/uploads.py``); the use cases are in ``usecases/me.py``.
@@ -6,14 +9,21 @@ the file in ``file`` (``cdds_gateway/uploads.py``); the use cases are in ``useca
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from cdds_gateway.deps import Deps
 from cdds_gateway.errors import responses
-from cdds_gateway.security import CurrentPrincipal, ExporterPrincipal, client_address
+from cdds_gateway.security import (
+    CurrentPrincipal,
+    ExporterPrincipal,
+    SignedInPrincipal,
+    client_address,
+)
 from cdds_gateway.uploads import read_upload
 from cdds_gateway.usecases import me
 from cdds_gateway.usecases.me import CertificateDetails, Me, Preferences
+from cdds_gateway.usecases.passwords import change_password
+from cdds_gateway.usecases.user_views import PasswordChange
 from cdds_shared.errors import ValidationFailed
 
 __all__ = ["router"]
@@ -22,8 +32,24 @@ router = APIRouter(prefix="/api/v1", tags=["me"])
 
 
 @router.get("/me", summary="The signed-in user", response_model=Me, responses=responses(401))
-async def get_me(principal: CurrentPrincipal, deps: Deps) -> Me:
+async def get_me(principal: SignedInPrincipal, deps: Deps) -> Me:
     return await me.about_me(deps, principal)
+
+
+@router.post(
+    "/me/password",
+    summary="Change the password (a one-time one too); the user's other sessions end",
+    status_code=204,
+    response_class=Response,
+    responses=responses(401, 403, 409, 422),
+)
+async def change_my_password(
+    body: PasswordChange, request: Request, principal: SignedInPrincipal, deps: Deps
+) -> Response:
+    await change_password(
+        deps, principal, body.current_password, body.new_password, client=client_address(request)
+    )
+    return Response(status_code=204)
 
 
 @router.get(

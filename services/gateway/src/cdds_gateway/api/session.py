@@ -20,7 +20,7 @@ from cdds_gateway.deps import Deps
 from cdds_gateway.errors import error_headers, public_detail, responses, status_of
 from cdds_gateway.security import (
     SESSION_COOKIE,
-    CurrentPrincipal,
+    SignedInPrincipal,
     check_same_origin,
     clear_session_cookie,
     client_address,
@@ -53,6 +53,11 @@ class SignedInResult(BaseModel):
     csrf_token: str = Field(description="send as X-CSRF-Token on unsafe cookie requests")
     remember_me: bool
     expires_at: datetime
+    password_change_required: bool = Field(
+        False,
+        description="signed in with a one-time password: every other route answers 403 "
+        "password_change_required until POST /api/v1/me/password",
+    )
 
     @classmethod
     def of(cls, token: str, signed: SignedIn) -> SignedInResult:
@@ -65,6 +70,7 @@ class SignedInResult(BaseModel):
             csrf_token=signed.session.csrf_token,
             remember_me=signed.session.remember_me,
             expires_at=signed.session.expires_at,
+            password_change_required=signed.user.must_change_password,
         )
 
 
@@ -119,7 +125,7 @@ def _refuse(request: Request, deps: Deps, exc: CddsError) -> JSONResponse:
     response_class=Response,
     responses=responses(401, 403, 409),
 )
-async def delete_session(request: Request, principal: CurrentPrincipal, deps: Deps) -> Response:
+async def delete_session(request: Request, principal: SignedInPrincipal, deps: Deps) -> Response:
     await session.end_session(deps, principal, client=client_address(request))
     response = Response(status_code=204)
     clear_session_cookie(response, request, deps.settings)

@@ -20,6 +20,7 @@ from cdds_gateway.security import (
     sign_in_attempt,
 )
 from cdds_gateway.usecases import session
+from cdds_gateway.web.access import CHOOSE_PAGE
 from cdds_gateway.web.forms import Text, csrf, ticked
 from cdds_gateway.web.render import page, redirect, sentence
 from cdds_shared.errors import CddsError
@@ -83,14 +84,15 @@ async def _password_step(request: Request, deps: GatewayDeps, ctx: dict[str, Any
 async def _signed_in(
     request: Request, deps: GatewayDeps, ctx: dict[str, Any], password: str
 ) -> Response:
-    """Sign in: to Jobs with the session cookie (persistent with Remember me), or refused."""
+    """Sign in: to Jobs with the session cookie (persistent with Remember me) — first to
+    *Choose a new password* after a one-time one —, or refused."""
     remember = ctx["remember_me"]
     attempt = sign_in_attempt(request, ctx["username"], password, ctx["tenant"], remember)
     try:
-        token, _ = await session.start_session(deps, attempt)
+        token, signed = await session.start_session(deps, attempt)
     except SIGN_IN_REFUSALS as exc:
         return _refused_sign_in(request, exc, ctx)
-    response = redirect("/jobs")
+    response = redirect(CHOOSE_PAGE if signed.user.must_change_password else "/jobs")
     lifetime = session.cookie_lifetime(deps, remember)
     set_session_cookie(response, request, deps.settings, token, lifetime=lifetime)
     return response
