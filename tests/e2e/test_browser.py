@@ -224,6 +224,11 @@ def test_export_from_sign_in_to_download(
     _wait(browser).until(ec.url_contains("/login"))
 
 
+def _announced(driver: WebDriver) -> str:
+    """What the polite live region says (it is visually hidden: Selenium's .text would be "")."""
+    return driver.find_element(By.ID, "live").get_attribute("textContent") or ""
+
+
 def _live_run(job_id: str | None, tenant: str, owner: str, ucs_tenant_id: int) -> Run:
     """A run the test moves on itself: its ``RunRequested`` is never sent, and a run never
     accepted is never admitted by an exporter (docs/pipeline.md, "Fair share")."""
@@ -311,6 +316,8 @@ async def test_a_live_run_updates_in_place_and_a_refresh_link_stands_in_without_
         assert refresh.get_attribute("href") == f"{site}/history?type=interaction"
         _shot(browser, "12-history-without-javascript", axe=False)
         refresh.click()
+        _wait(browser).until(ec.staleness_of(refresh))  # a new page: the same one, reloaded
+        assert browser.current_url == f"{site}/history?type=interaction"
         _wait(browser).until(ec.visibility_of_element_located((By.ID, "refresh")))
     finally:
         browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
@@ -337,7 +344,7 @@ async def test_a_live_run_updates_in_place_and_a_refresh_link_stands_in_without_
     assert browser.find_element(By.CSS_SELECTOR, f"{cell} .status").text == "running"
     bar = browser.find_element(By.CSS_SELECTOR, f"{cell} progress")
     assert bar.get_attribute("value") == "25"
-    _wait(browser).until(ec.text_to_be_present_in_element((By.ID, "live"), "running"))
+    _wait(browser).until(lambda d: "running" in _announced(d), "status change not announced")
 
     # When it fails, the cell shows why and the files column its file; the change is announced
     await pipeline.runs.transition(
@@ -352,7 +359,7 @@ async def test_a_live_run_updates_in_place_and_a_refresh_link_stands_in_without_
     assert not browser.find_elements(By.CSS_SELECTOR, f"{cell} progress")
     files = browser.find_element(By.CSS_SELECTOR, f"#runs tr[data-run='{run.id}'] td.files")
     assert files.text == "1"
-    announced = browser.find_element(By.ID, "live").get_attribute("textContent")
+    announced = _wait(browser).until(lambda d: "failed" in _announced(d) and _announced(d))
     assert announced == "Live progress: failed (stopped by the browser test).", announced
 
     # Then it was the same page all along, and the reader's focus stayed where it was
