@@ -334,7 +334,7 @@ async def test_a_live_run_updates_in_place_and_a_refresh_link_stands_in_without_
     _shot(browser, "13-history-live-queued")
     browser.execute_script("window.cddsSamePage = true; document.getElementById('f-type').focus()")
 
-    # When the run starts and a quarter of it is sealed, its cell shows it without a reload
+    # When the run starts and a quarter of it is sealed, its cells show it without a reload
     plan, artifact = _quarter_sealed(run)
     await pipeline.runs.transition(run.id, ("queued",), "running", started_at=utcnow(), plan=plan)
     await pipeline.runs.add_artifact(artifact)
@@ -344,9 +344,11 @@ async def test_a_live_run_updates_in_place_and_a_refresh_link_stands_in_without_
     assert browser.find_element(By.CSS_SELECTOR, f"{cell} .status").text == "running"
     bar = browser.find_element(By.CSS_SELECTOR, f"{cell} progress")
     assert bar.get_attribute("value") == "25"
+    files = browser.find_element(By.CSS_SELECTOR, f"#runs tr[data-run='{run.id}'] td.files")
+    assert files.text == "1"
     _wait(browser).until(lambda d: "running" in _announced(d), "status change not announced")
 
-    # When it fails, the cell shows why and the files column its file; the change is announced
+    # When it fails, the cell shows why, and the change is announced
     await pipeline.runs.transition(
         run.id, ("running",), "failed", finished_at=utcnow(), error="stopped by the browser test"
     )
@@ -357,8 +359,6 @@ async def test_a_live_run_updates_in_place_and_a_refresh_link_stands_in_without_
         "stopped by the browser test"
     )
     assert not browser.find_elements(By.CSS_SELECTOR, f"{cell} progress")
-    files = browser.find_element(By.CSS_SELECTOR, f"#runs tr[data-run='{run.id}'] td.files")
-    assert files.text == "1"
     announced = _wait(browser).until(lambda d: "failed" in _announced(d) and _announced(d))
     assert announced == "Live progress: failed (stopped by the browser test).", announced
 
