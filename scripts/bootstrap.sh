@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local real stack needs, idempotently (README.md § The local stack):
-#   Debian: rabbitmq-server, postgresql-15, openssl, chromium + chromium-driver (browser tests); uv (PyPI); FerretDB and MinIO from their Go modules.
+#   Debian: rabbitmq-server, postgresql-15, openssl, chromium + chromium-driver (browser tests); uv (PyPI); FerretDB and MinIO from their Go modules;
+#   axe-core from npm (scripts/axe-core.sh, the browser tests' accessibility rules).
 # Go builds are cached in $CDDS_CACHE_DIR/bin (default ~/.cache/cdds/bin): first build of MinIO takes
 # ~3-5 minutes on 2 cores, FerretDB ~1 minute; afterwards this script takes a second.
 set -euo pipefail
@@ -21,6 +22,8 @@ command -v openssl >/dev/null || apt_missing+=(openssl)
 # Headless Chromium and its WebDriver for the browser tests.
 command -v chromium >/dev/null || apt_missing+=(chromium)
 command -v chromedriver >/dev/null || apt_missing+=(chromium-driver)
+# npm fetches axe-core (scripts/axe-core.sh).
+command -v npm >/dev/null || apt_missing+=(npm)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "missing Debian packages: ${apt_missing[*]} — run: sudo apt-get install -y ${apt_missing[*]}"
@@ -72,6 +75,9 @@ fi
 ln -sf "$ferretdb_bin" "$BIN_DIR/ferretdb"
 ln -sf "$minio_bin" "$BIN_DIR/minio"
 log "ready: $BIN_DIR/{ferretdb,minio}, rabbitmq-server, postgresql-15, uv"
+
+# axe-core (npm), the accessibility rules of the browser tests: a second when cached.
+"$(dirname "${BASH_SOURCE[0]}")/axe-core.sh"
 
 # kustomize, etcd, kube-apiserver, kube-controller-manager, kubectl, the KEDA operator and CRDs
 # for the deployment's tests: about 25 minutes cold on 2 cores, a second when cached.

@@ -217,3 +217,34 @@ async def test_refusals_and_run_actions_on_the_pages(
     assert (deleted.status_code, deleted.headers["location"]) == (303, "/history")
     assert _flash(deleted) == "ok:Run and its files deleted."
     assert (await client.get(f"/api/v1/runs/{run.id}")).status_code == 404
+
+
+async def test_a_live_run_is_watched_in_place_with_a_refresh_link_for_no_javascript(
+    client: httpx.AsyncClient, gateway: Gateway, tenant: Tenant
+) -> None:
+    # No page reloads itself (axe's meta-refresh rule): cdds.js polls while a run is live, and
+    # a <noscript> Refresh link to the same page stands in for it (docs/web.md § Live progress)
+    account = await new_user(gateway, tenant)
+    await sign_in(client, account, keep_cookie=True)
+    run = Run(
+        id=uuid.uuid4().hex,
+        tenant=tenant.name,
+        ucs_tenant_id=tenant.ucs_tenant_id,
+        owner=account.user.id,
+        record_type="contact",
+        split_size_bytes=1 << 20,
+        requested_at=utcnow(),
+    )
+    await gateway.deps.runs.insert(run)
+    live = (await client.get("/history?type=contact")).text
+    assert "http-equiv" not in live
+    assert 'id="live" class="visually-hidden" role="status" aria-live="polite"' in live
+    fallback = re.search(r"<noscript>.*?</noscript>", live, re.S)
+    assert fallback is not None
+    assert 'href="/history?type=contact" id="refresh">Refresh</a>' in fallback.group(0)
+    assert f'data-run-id="{run.id}" data-status="queued"' in live
+
+    await gateway.deps.runs.transition(run.id, ("queued",), "no_data", finished_at=utcnow())
+    ended = (await client.get("/history")).text
+    assert f'data-run-id="{run.id}" data-status="no_data"' in ended
+    assert 'id="live"' not in ended and "<noscript>" not in ended and "http-equiv" not in ended

@@ -22,8 +22,8 @@ __all__ = [
     "certificate_view",
     "eta",
     "job_row",
+    "live",
     "paging",
-    "refresh",
     "refusal",
     "retention_days",
     "run_row",
@@ -36,7 +36,8 @@ __all__ = [
 PAGE_SIZE = 50
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ARTIFACT_SORT_KEYS = ("name", "created", "size", "expires")
-REFRESH_SECONDS = 3
+# How often a page polls the API for its live runs (static/cdds.js).
+POLL_SECONDS = 3
 
 
 def when(moment: datetime | None) -> str:
@@ -127,9 +128,10 @@ def active(rows: Sequence[dict[str, Any] | None]) -> bool:
     return any(r and r["status"] in ("queued", "running") for r in rows)
 
 
-def refresh(rows: Sequence[dict[str, Any] | None]) -> int | None:
-    """Seconds until the page reloads itself: only while a run it shows is still going."""
-    return REFRESH_SECONDS if active(rows) else None
+def live(rows: Sequence[dict[str, Any] | None]) -> int | None:
+    """Seconds between the page's polls of its runs' progress, while one it shows is still going
+    (``None``: nothing to watch). The page updates in place: no reload (docs/web.md)."""
+    return POLL_SECONDS if active(rows) else None
 
 
 def refusal(exc: Exception) -> str:

@@ -1,5 +1,5 @@
 """History (docs/web.md § History): the runs with their progress, filtered, sorted and paged,
-reloading itself while one is still going; a run's actions (delete, start again)."""
+updated in place while one is still going; a run's actions (delete, start again)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cdds_gateway.usecases import runs as run_cases
 from cdds_gateway.usecases.clones import RunClone, clone_run
 from cdds_gateway.usecases.views import Page, RunView
 from cdds_gateway.web.access import back_with, exporter
-from cdds_gateway.web.formatting import PAGE_SIZE, paging, refresh, run_row
+from cdds_gateway.web.formatting import PAGE_SIZE, live, paging, run_row
 from cdds_gateway.web.forms import Text, csrf
 from cdds_gateway.web.render import page, redirect
 from cdds_shared.errors import CddsError
@@ -60,7 +60,7 @@ async def history_page(
         "history.html",
         principal,
         runs=rows,
-        refresh=refresh(rows),
+        live=live(rows),
         filters={"status": status, "type": type, "sort": sort},
         paging=paging(request, listed.total, offset),
     )

@@ -16,7 +16,7 @@ from cdds_gateway.principal import Principal
 from cdds_gateway.security import client_address
 from cdds_gateway.usecases import jobs as job_cases
 from cdds_gateway.web.access import back_with, exporter
-from cdds_gateway.web.formatting import job_row, refresh, refusal
+from cdds_gateway.web.formatting import job_row, live, refusal
 from cdds_gateway.web.forms import (
     MEDIA,
     NEW_JOB,
@@ -71,8 +71,8 @@ async def jobs_page(request: Request, deps: Deps) -> Response:
     principal = await exporter(request)
     listed = await job_cases.list_jobs(deps, principal)
     rows = [job_row(job) for job in listed.items]
-    every = refresh([r["latest_run"] for r in rows])
-    return page(request, "jobs.html", principal, jobs=rows, refresh=every)
+    every = live([r["latest_run"] for r in rows])
+    return page(request, "jobs.html", principal, jobs=rows, live=every)
 
 
 @router.get("/jobs/new")
