@@ -51,7 +51,8 @@ asyncapi: sync ## regenerate docs/asyncapi.yaml, docs/asyncapi-integration.yaml 
 		--out docs/asyncapi-integration.yaml
 	@$(PY) python -m cdds_tools.asyncapi_integration docs/schemas/integration
 
-lint: sync ## ruff + mypy (strict on cms/, client/, shared/, services/, tools/ and docs/examples/) + deptry (declared = imported)
+lint: sync ## the lock matches pyproject, ruff + mypy (strict on cms/, client/, shared/, services/, tools/ and docs/examples/) + deptry (declared = imported)
+	@$(UV) lock --check --quiet
 	@$(PY) ruff check .
 	@$(PY) ruff format --check .
 	@$(PY) mypy
