@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= uv
 PY := $(UV) run --frozen
 
-.PHONY: help bootstrap sync up up-infra down status demo test unit test-only lint format bench load chaos asyncapi clean
+.PHONY: help bootstrap sync up up-infra down status demo test unit test-only lint format bench bench-plot load chaos asyncapi clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -31,10 +31,17 @@ demo: up ## the main job end to end: sample UCS data, a user with a certificate,
 	@$(PY) python scripts/demo.py
 
 BENCH_INTERACTIONS ?= 200000
+BENCH_PLOT_SIZES ?= 10000 50000 200000 1000000
 BENCH_ARGS ?=
-bench: up ## export BENCH_INTERACTIONS (default 200k) through the services and the baseline pipeline
+bench: up ## export BENCH_INTERACTIONS (default 200k) through the services, gzip, pigz and the source floor
 	@set -a && . .local/stack.env && set +a && \
 		$(PY) python -m cdds_tools.bench.run --interactions $(BENCH_INTERACTIONS) $(BENCH_ARGS)
+
+bench-plot: up ## make bench at each of BENCH_PLOT_SIZES with 1 and 2 pairs, then docs/bench-*.png
+	@set -a && . .local/stack.env && set +a && for size in $(BENCH_PLOT_SIZES); do \
+		$(PY) python -m cdds_tools.bench.run --interactions $$size --workers 1,2 $(BENCH_ARGS) \
+		|| exit 1; done
+	@$(PY) python -m cdds_tools.bench.plot --out docs
 
 LOAD_ARGS ?=
 load: up ## 50 clients for 30 s on the gateway's lists (runs, artifacts, a run): status counts, p50/p99

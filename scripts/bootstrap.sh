@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the local real stack needs, idempotently (README.md § The local stack):
-#   Debian: rabbitmq-server, postgresql-15, openssl, chromium + chromium-driver (browser tests); uv (PyPI); FerretDB and MinIO from their Go modules;
+#   Debian: rabbitmq-server, postgresql-15, openssl, chromium + chromium-driver (browser tests), pigz (make bench); uv (PyPI); FerretDB and MinIO from their Go modules;
 #   axe-core from npm (scripts/axe-core.sh, the browser tests' accessibility rules).
 # Go builds are cached in $CDDS_CACHE_DIR/bin (default ~/.cache/cdds/bin): first build of MinIO takes
 # ~3-5 minutes on 2 cores, FerretDB ~1 minute; afterwards this script takes a second.
@@ -24,6 +24,8 @@ command -v chromium >/dev/null || apt_missing+=(chromium)
 command -v chromedriver >/dev/null || apt_missing+=(chromium-driver)
 # npm fetches axe-core (scripts/axe-core.sh).
 command -v npm >/dev/null || apt_missing+=(npm)
+# pigz: a baseline of make bench (docs/benchmarks.md).
+command -v pigz >/dev/null || apt_missing+=(pigz)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "missing Debian packages: ${apt_missing[*]} — run: sudo apt-get install -y ${apt_missing[*]}"

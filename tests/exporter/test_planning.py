@@ -8,9 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cdds_exporter.deps import ExporterDeps
+from cdds_exporter.partition import export_partition
 from cdds_exporter.planning import run_query, start_run
+from cdds_exporter.zipwriter import DEFLATERS
 from cdds_shared.crypto.cms import Recipient, envelope_overhead
-from cdds_shared.messaging.messages import RunCompleted, RunFailed, Timeframe
+from cdds_shared.errors import PermanentError
+from cdds_shared.messaging.messages import ExportPartition, RunCompleted, RunFailed, Timeframe
 from cdds_shared.runs import Run
 from cdds_shared.runs.dispatch_store import DispatchStore
 from cdds_shared.settings import ExportSettings
@@ -159,3 +162,33 @@ async def test_a_run_cancelled_meanwhile_is_left_alone() -> None:
     stored = await deps.runs.get(run.id)
     assert stored.status == "cancelled" and stored.plan is None
     assert published(deps).messages == []
+
+
+@pytest.mark.parametrize("library", ["zlib-ng", "zlib"])
+async def test_the_plan_records_the_deflate_library_and_version_that_cuts_its_parts(
+    library: str,
+) -> None:
+    deps = exporter(FakeUcsSource(records(30)))
+    deps.export = deps.export.model_copy(update={"deflate": library})
+
+    run = await admitted(deps, new_run())
+
+    assert run.plan is not None
+    assert run.plan.deflate == DEFLATERS[library].label
+    assert run.plan.deflate.startswith(f"{library} ")
+
+
+async def test_a_partition_planned_with_a_deflate_this_exporter_lacks_is_refused_clearly() -> None:
+    deps = exporter(FakeUcsSource(records(30)))
+    run = await admitted(deps, new_run())
+    assert run.plan is not None
+    await deps.runs._runs.update({"_id": run.id}, {"plan.deflate": "zlib-ng 0.0.1"})
+
+    command = ExportPartition(correlation_id=run.id, run_id=run.id, partition=0)
+    with pytest.raises(
+        PermanentError, match=r"planned with deflate 'zlib-ng 0\.0\.1'.*run the job"
+    ):
+        await export_partition(command, deps)
+    assert await deps.dispatch.claim(run.id, run.tenant, 0, "another", timedelta(minutes=1)) != (
+        "busy"
+    )  # refused before claiming: nothing is left half-done

@@ -145,6 +145,11 @@ class TransitSettings(BaseModel):
 
 class ExportSettings(BaseModel):
     compression_level: int = Field(6, ge=0, le=9, description="deflate level of the ZIP parts")
+    deflate: Literal["zlib-ng", "zlib"] = Field(
+        "zlib-ng",
+        description="deflate library of new runs' ZIP parts: zlib-ng (same format and ratio, about "
+        "half the CPU) or the standard library's zlib; a run keeps the one it was planned with",
+    )
     partition_records: int = Field(
         100_000,
         ge=1,

@@ -23,7 +23,7 @@ from cdds_exporter.deps import ExporterDeps
 from cdds_exporter.dispatch import CLAIM_LEASE, wake
 from cdds_exporter.planning import run_query, start_run
 from cdds_exporter.rows import Rows
-from cdds_exporter.zipwriter import ZipPartWriter
+from cdds_exporter.zipwriter import UnknownDeflate, ZipPartWriter, deflate_named
 from cdds_shared.crypto.transit import TransitEncryptor, part_aad
 from cdds_shared.errors import PermanentError, TransientError
 from cdds_shared.logging import get_logger
@@ -49,6 +49,12 @@ async def export_partition(command: ExportPartition, deps: ExporterDeps) -> None
         return
     if command.partition >= len(run.plan.partitions):
         raise PermanentError(f"run {run.id} has no partition {command.partition}")
+    try:
+        deflate_named(run.plan.deflate)
+    except UnknownDeflate as exc:
+        # Another library (or version) would cut other parts than the ones that may already be
+        # sealed: the run fails with the reason rather than deliver files that disagree.
+        raise PermanentError(f"{exc}: run the job again") from None
     export = _PartitionExport(deps, run, command.partition, str(command.message_id))
     # One delivery works on a partition at a time: a second copy of the message (published
     # twice) is acknowledged without work; RabbitMQ's redelivery of the same message after a
@@ -212,6 +218,7 @@ class _PartitionExport:
         writer = ZipPartWriter(
             limit=self.plan.zip_limit,
             level=self.plan.compression_level,
+            deflate=deflate_named(self.plan.deflate),
             modified=self.run.requested_at,
         )
 
@@ -254,7 +261,7 @@ class _PartitionExport:
 
         A whole batch goes in with one call when it certainly fits; only near the end of a
         part are records weighed one by one, exactly."""
-        bound = ZipPartWriter.member_bound
+        bound = writer.member_bound
         attachments = self.members[1] if self.with_attachments else None
         if len(batch) > 1:
             data = b"\n".join(record for _, record, _ in batch) + b"\n"

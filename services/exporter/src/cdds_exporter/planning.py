@@ -14,7 +14,7 @@ import math
 from cdds_exporter.deps import ExporterDeps
 from cdds_exporter.dispatch import wake
 from cdds_exporter.trust import trusted_run
-from cdds_exporter.zipwriter import ZipPartWriter
+from cdds_exporter.zipwriter import DEFLATERS, ZipPartWriter
 from cdds_shared.certificates import usable_certificate
 from cdds_shared.crypto.cms import Recipient, envelope_overhead
 from cdds_shared.errors import PermanentError
@@ -107,6 +107,7 @@ async def _plan(run: Run, deps: ExporterDeps) -> Plan:
         end=end,
         partitions=[PartitionPlan(after_id=q.after_id, until_id=q.until_id) for q in ranges],
         compression_level=deps.export.compression_level,
+        deflate=DEFLATERS[deps.export.deflate].label,
         zip_limit=zip_limit,
         seal_mode=cert.seal_mode,
     )

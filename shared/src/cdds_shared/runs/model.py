@@ -85,6 +85,11 @@ class Plan(_Doc):
     end: datetime = Field(description="timeframe end frozen at planning (open end = planning)")
     partitions: list[PartitionPlan]
     compression_level: int
+    deflate: str = Field(
+        "zlib",
+        description="deflate library and version that cut the parts, e.g. 'zlib-ng 2.3.3' (plans "
+        "made before it was recorded: 'zlib'); a partition is only ever cut with the same",
+    )
     zip_limit: int = Field(description="maximum ZIP bytes per part, so the sealed file fits")
     seal_mode: SealMode = "gcm"
 

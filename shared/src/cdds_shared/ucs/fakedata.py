@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
 from cdds_shared.ucs import texts, vocab
+from cdds_shared.ucs.prose import Prose
 
 __all__ = ["CONTACT_COLUMNS", "DOCUMENT_COLUMNS", "INTERACTION_COLUMNS", "Generator", "make_id"]
 
@@ -54,6 +55,7 @@ class Generator:
 
     def __init__(self, tenant_id: int, seed: int) -> None:
         self.tenant_id, self.seed = tenant_id, seed
+        self.prose = Prose.of(seed)
         self.contact_ids: list[str] = []
         # (interaction id, start date, number of documents), filled by interactions()
         self.attachment_plan: list[tuple[str, datetime, int]] = []
@@ -100,17 +102,20 @@ class Generator:
                 thread = thread or iid
                 recent = [*recent[-63:], (iid, thread)]
                 subject = rng.choice(vocab.SUBJECTS).format(n=i)
-                text, structured, mime = texts.email(rng)
+                text, structured, mime = texts.email(rng, self.prose)
                 if rng.random() < 0.1:
                     self.attachment_plan.append((iid, start, rng.randint(1, 3)))
             elif media == "chat":
-                structured, mime = texts.chat_transcript(rng, iid, start), "text/xml"
+                structured, mime = texts.chat_transcript(rng, self.prose, iid, start), "text/xml"
             elif media == "sms":
-                text = rng.choice(vocab.SHORT_TEXTS)
+                text = texts.short_text(rng, self.prose, vocab.SHORT_TEXTS)
             elif media == "workitem":
-                subject, text = f"Task {i}", rng.choice(vocab.PARAGRAPHS)
+                subject, text = (
+                    f"Task {i}",
+                    "\n\n".join(self.prose.paragraphs(rng, rng.randint(1, 4))),
+                )
             if rng.random() < (0.5 if media in ("voice", "callback") else 0.1):
-                comment = rng.choice(vocab.COMMENTS)
+                comment = texts.short_text(rng, self.prose, vocab.COMMENTS)
             end = None
             if status == 3:
                 end = start + timedelta(seconds=rng.randint(1, max_seconds or 5))

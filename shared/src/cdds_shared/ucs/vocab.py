@@ -8,10 +8,13 @@ from __future__ import annotations
 __all__ = [
     "ATTACHMENTS",
     "CHAT_LINES",
+    "CLOSINGS",
     "COMMENTS",
     "COMPANIES",
+    "DISCLAIMERS",
     "DOMAINS",
     "FIRST_NAMES",
+    "GREETINGS",
     "HANDLES",
     "LAST_NAMES",
     "PARAGRAPHS",
@@ -86,6 +89,30 @@ PARAGRAPHS = (
     "Sent from Outlook:\r\nline one\r\nline two (CRLF line endings)",
     "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt "
     "ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation.",
+)
+GREETINGS = (
+    "Hello,", "Dear Sir or Madam,", "Hi team,", "Bonjour,", "Sehr geehrte Damen und Herren,",
+    "Good morning,", "Dear customer service,", "Hi there,",
+)  # fmt: skip
+CLOSINGS = (
+    "Kind regards,", "Best regards,", "Thanks in advance,", "Cordialement,",
+    "Mit freundlichen Grüßen,", "Many thanks,", "Sincerely,", "Cheers,",
+)  # fmt: skip
+DISCLAIMERS = (
+    "-- \nThis e-mail and any attachments are confidential and intended solely for the "
+    "addressee. If you have received it in error, please notify the sender and delete it. Any "
+    "unauthorised use, disclosure or copying is prohibited.",
+    "-- \nAcme Retail Ltd · Registered in England and Wales No. 01234567 · Registered office: "
+    "1 Market Street, London EC1A 1AA. Please consider the environment before printing this "
+    "e-mail.",
+    "-- \nCe message et ses pièces jointes sont confidentiels et établis à l'attention "
+    "exclusive de leurs destinataires. Si vous l'avez reçu par erreur, merci de le détruire et "
+    "d'en avertir l'expéditeur.",
+    "-- \nDiese E-Mail enthält vertrauliche Informationen. Wenn Sie nicht der richtige Adressat "
+    "sind, informieren Sie bitte sofort den Absender und vernichten Sie diese Mail.",
+    "-- \nSent from my iPhone",
+    "-- \nCustomer Care Team | Open Monday to Friday, 8:00-20:00 | Your reference is in the "
+    "subject line: please keep it when you reply so that we can find your case quickly.",
 )
 CHAT_LINES = (
     "Hi, I need help with my order", "Bonjour 👋", "Can you check my account?",

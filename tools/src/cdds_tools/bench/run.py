@@ -1,7 +1,9 @@
-"""``make bench``: a full export through the real services, and the baseline shell pipeline
-``psql COPY | gzip -6 | openssl cms -encrypt -aes-256-gcm`` on the same rows, side by side in one
-run. Prints wall time, records/s, MB/s of JSON, bytes out, peak RSS of exporter and
-encryptor, and ``ratio ours/baseline``."""
+"""``make bench``: a full export through the real services and three baselines on the same rows,
+alternating in one run: ``psql COPY | gzip -6 | openssl cms``, the same with ``pigz -6 -p
+$(nproc)``, and the source floor (``psql COPY`` to /dev/null). Prints wall time, records/s, MB/s
+of JSON, bytes out, peak RSS of exporter and encryptor, CPU per component and ``ratio
+ours/gzip``, ``ours/pigz``, ``ours/floor``; ``--workers 1,2`` runs ours with 1 and 2 exporter +
+encryptor pairs (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import resource
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,35 +74,51 @@ def _json_bytes(dsn: str, query: UcsQuery) -> int:
     return total
 
 
-def _baseline(
-    dsn: str, query: UcsQuery, cert: Path, out: Path, level: int
-) -> tuple[float, dict[str, float]]:
-    """The reference pipeline on the same rows; returns its wall time and CPU seconds."""
+BASELINES = ("gzip", "pigz", "floor")
+
+
+def _pipeline(kind: str, copies: str, level: int, cert: Path, out: Path) -> str:
+    """The shell pipeline of baseline ``kind`` over the ``psql`` commands ``copies``."""
+    if kind == "floor":
+        return f"set -o pipefail; {{ {copies} ; }} > /dev/null"
+    compress = f"gzip -{level}" if kind == "gzip" else f"pigz -{level} -p {os.cpu_count() or 1}"
+    return (
+        f"set -o pipefail; {{ {copies} ; }} | {compress} | openssl cms -encrypt -binary "
+        f"-aes-256-gcm -recip {shlex.quote(str(cert))} -keyopt rsa_padding_mode:oaep "
+        f"-keyopt rsa_oaep_md:sha256 -keyopt rsa_mgf1_md:sha256 -outform DER "
+        f"-out {shlex.quote(str(out))}"
+    )
+
+
+def _copies(dsn: str, query: UcsQuery) -> str:
+    """``psql`` commands that COPY the run's rows, rendered by the exporter's own SQL."""
     with psycopg.connect(dsn) as conn:
         copies = [
             psycopg.ClientCursor(conn).mogrify(stmt.as_string(conn), params)
             for stmt, params in (statements.records(query), statements.attachments(query))
         ]
-    psql = " ; ".join(
+    return " ; ".join(
         f"psql {shlex.quote(dsn)} -qAt -c {shlex.quote(f'COPY ({c}) TO STDOUT')}" for c in copies
     )
-    script = (
-        f"set -o pipefail; {{ {psql} ; }} | gzip -{level} | openssl cms -encrypt -binary "
-        f"-aes-256-gcm -recip {shlex.quote(str(cert))} -keyopt rsa_padding_mode:oaep "
-        f"-keyopt rsa_oaep_md:sha256 -keyopt rsa_mgf1_md:sha256 -outform DER "
-        f"-out {shlex.quote(str(out))}"
-    )
+
+
+def _baseline(kind: str, copies: str, cert: Path, out: Path, level: int) -> dict[str, Any]:
+    """One run of a baseline pipeline: wall time, CPU seconds, bytes out."""
     cpu_before = cpu_seconds({})
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.monotonic()
-    subprocess.run(["bash", "-c", script], check=True)
+    subprocess.run(["bash", "-c", _pipeline(kind, copies, level, cert, out)], check=True)
     wall = time.monotonic() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = {k: v - cpu_before[k] for k, v in cpu_seconds({}).items()}
-    cpu["psql|gzip|openssl"] = (
-        after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
-    )
-    return wall, {k: round(v, 2) for k, v in cpu.items() if v >= 0.01}
+    cpu["pipeline"] = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    size = out.stat().st_size if out.exists() else 0
+    out.unlink(missing_ok=True)
+    return {
+        "wall_seconds": wall,
+        "cpu_seconds": {k: round(v, 2) for k, v in cpu.items() if v >= 0.01},
+        "bytes_out": size,
+    }
 
 
 async def _ours(
@@ -116,7 +136,7 @@ async def _ours(
         requester = Requester(documents, partial(publish, broker))
         await requester.tenant("bench", tenant)
         await requester.user("bench", "bench")  # before the clock starts: argon2 is slow
-        pids = {w.service: w.proc.pid for w in sandbox.workers if w.proc is not None}
+        pids = _worker_pids(sandbox)
         cpu_before = cpu_seconds(pids)
         began = time.monotonic()
         started = await requester.request(
@@ -133,7 +153,10 @@ async def _ours(
                 break
             await asyncio.sleep(0.05)
         wall = time.monotonic() - began
-        cpu = {k: round(v - cpu_before[k], 2) for k, v in cpu_seconds(pids).items()}
+        cpu: dict[str, float] = {}
+        for name, used in cpu_seconds(pids).items():
+            service = name.split("#")[0]  # replicas add up
+            cpu[service] = round(cpu.get(service, 0.0) + used - cpu_before[name], 2)
         if run.status != "completed":
             raise SystemExit(f"bench: the run ended {run.status}: {run.error}")
         artifacts = await runs.artifacts(run_id)
@@ -144,7 +167,7 @@ async def _ours(
             "bytes_out": sum(a.size for a in artifacts),
             "records": sum(a.main_records for a in artifacts),
             "cpu_seconds": {k: v for k, v in cpu.items() if v >= 0.01},
-            "peak_rss": {w.service: peak_rss_bytes(w.proc.pid) for w in sandbox.workers if w.proc},
+            "peak_rss": _peak_rss(sandbox),
         }
     finally:
         async for info in objects.list(""):
@@ -154,6 +177,26 @@ async def _ours(
         await documents.drop_database()
         await documents.close()
         await broker.stop()
+
+
+def _worker_pids(sandbox: Sandbox) -> dict[str, int]:
+    """``exporter#0``, ``exporter#1``, ... to the pid of each replica."""
+    pids: dict[str, int] = {}
+    for worker in sandbox.workers:
+        if worker.proc is not None:
+            replica = sum(name.startswith(f"{worker.service}#") for name in pids)
+            pids[f"{worker.service}#{replica}"] = worker.proc.pid
+    return pids
+
+
+def _peak_rss(sandbox: Sandbox) -> dict[str, int]:
+    """The highest peak RSS of any replica of each service."""
+    peaks: dict[str, int] = {}
+    for worker in sandbox.workers:
+        if worker.proc is not None:
+            peak = peak_rss_bytes(worker.proc.pid)
+            peaks[worker.service] = max(peaks.get(worker.service, 0), peak)
+    return peaks
 
 
 def _profile(sandbox: Sandbox, out: Path) -> list[subprocess.Popen[bytes]]:
@@ -196,12 +239,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cdds-bench", description=__doc__)
     parser.add_argument("--interactions", type=int, default=200_000)
     parser.add_argument("--tenant", type=int, default=990_000, help="UCS tenant (+ size)")
-    parser.add_argument("--level", type=int, default=6, help="deflate level, both pipelines")
+    parser.add_argument("--level", type=int, default=6, help="deflate level, all pipelines")
     parser.add_argument("--split", type=int, default=1 << 30, help="file split size (bytes)")
     parser.add_argument("--concurrency", type=int, help="messages per worker (default: setting)")
     parser.add_argument("--partition-records", type=int, help="records per partition (setting)")
+    parser.add_argument("--deflate", choices=("zlib-ng", "zlib"), help="library (default: setting)")
     parser.add_argument(
-        "--repeat", type=int, default=2, help="alternate baseline and ours N times; best of each"
+        "--workers",
+        default="1",
+        help="exporter + encryptor pairs of ours, comma-separated: 1,2 runs both (a scale curve)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="alternate the pipelines N times; best of each"
     )
     parser.add_argument("--out", type=Path, default=Path(".local/bench"))
     parser.add_argument(
@@ -210,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         help="sample exporter and encryptor with py-spy (via uvx) into --out as collapsed stacks",
     )
     args = parser.parse_args(argv)
+    replicas = [int(w) for w in args.workers.split(",")]
+    missing = [tool for tool in ("psql", "gzip", "pigz", "openssl") if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(f"bench: {', '.join(missing)} not found: run make bootstrap")
 
     base = load_settings()
     tenant = args.tenant + args.interactions // 1000  # one tenant per size: no reseeding
@@ -218,94 +271,110 @@ def main(argv: list[str] | None = None) -> int:
     query = UcsQuery(tenant, "interaction")
     json_bytes = _json_bytes(dsn, query)
     records = counts["interactions"] + counts["attachments"]
+    copies = _copies(dsn, query)
+    env = {
+        "CDDS_EXPORT__COMPRESSION_LEVEL": str(args.level),
+        **({"CDDS_EXPORT__DEFLATE": args.deflate} if args.deflate else {}),
+        **({"CDDS_RABBIT__PREFETCH": str(args.concurrency)} if args.concurrency else {}),
+        **(
+            {"CDDS_EXPORT__PARTITION_RECORDS": str(args.partition_records)}
+            if args.partition_records
+            else {}
+        ),
+    }
 
     with tempfile.TemporaryDirectory(prefix="cdds-bench-") as tmp:
         cert, _, cert_path = make_identity(Path(tmp), name="cdds-bench")
-        baseline_out = Path(tmp) / "baseline.p7m"
-        sandbox = Sandbox(
-            base,
-            args.out / "logs",
-            operator=StackConfig(root=find_root()).rabbit_users().ops,
-            extra_env={
-                "CDDS_EXPORT__COMPRESSION_LEVEL": str(args.level),
-                **({"CDDS_RABBIT__PREFETCH": str(args.concurrency)} if args.concurrency else {}),
-                **(
-                    {"CDDS_EXPORT__PARTITION_RECORDS": str(args.partition_records)}
-                    if args.partition_records
-                    else {}
-                ),
-            },
-        )
-        sandbox.open()
+        out = Path(tmp) / "baseline.p7m"
+        operator = StackConfig(root=find_root()).rabbit_users().ops
+        sandboxes: dict[int, Sandbox] = {}
+        profilers: list[subprocess.Popen[bytes]] = []
+        baselines: dict[str, list[dict[str, Any]]] = {kind: [] for kind in BASELINES}
+        ours: dict[int, list[dict[str, Any]]] = {n: [] for n in replicas}
         try:
-            sandbox.start("exporter", 18181)
-            sandbox.start("encryptor", 18182)
-            profilers = _profile(sandbox, args.out) if args.profile else []
-            baselines: list[dict[str, Any]] = []
-            runs: list[dict[str, Any]] = []
-            for _ in range(max(1, args.repeat)):  # alternating, so drift hits both alike
-                wall, cpu = _baseline(dsn, query, cert_path, baseline_out, args.level)
-                baselines.append(
-                    {
-                        "wall_seconds": wall,
-                        "cpu_seconds": cpu,
-                        "bytes_out": baseline_out.stat().st_size,
-                    }
+            for n in replicas:  # each its own vhost, database and bucket; idle between turns
+                sandbox = Sandbox(
+                    base, args.out / "logs" / f"x{n}", operator=operator, extra_env=env
                 )
-                baseline_out.unlink()
-                settings = sandbox.settings()
-                runs.append(asyncio.run(_ours(sandbox, settings, cert, tenant, args.split)))
+                sandbox.open()
+                sandboxes[n] = sandbox
+                for i in range(n):
+                    sandbox.start("exporter", 18181 + 10 * n + 2 * i)
+                    sandbox.start("encryptor", 18182 + 10 * n + 2 * i)
+                if args.profile:
+                    profilers += _profile(sandbox, args.out / f"profile-x{n}")
+            for _ in range(max(1, args.repeat)):  # alternating, so drift hits all alike
+                for kind in BASELINES:
+                    baselines[kind].append(_baseline(kind, copies, cert_path, out, args.level))
+                for n, sandbox in sandboxes.items():
+                    settings = sandbox.settings()
+                    ours[n].append(asyncio.run(_ours(sandbox, settings, cert, tenant, args.split)))
         finally:
             for profiler in profilers:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(60)
-            sandbox.close()
+            for sandbox in sandboxes.values():
+                sandbox.close()
 
-    result = {
+    best = {n: min(runs, key=lambda r: r["wall_seconds"]) for n, runs in ours.items()}
+    result: dict[str, Any] = {
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "interactions": counts["interactions"],
         "attachments": counts["attachments"],
+        "records": records,
         "json_bytes": json_bytes,
         "level": args.level,
         "split": args.split,
-        "repeat": len(runs),
-        "ours": min(runs, key=lambda r: r["wall_seconds"]),
-        "baseline": min(baselines, key=lambda r: r["wall_seconds"]),
+        "repeat": max(1, args.repeat),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "ours": best[replicas[0]],
+        "replicas": {str(n): best[n] for n in replicas},
+        "baselines": {k: min(v, key=lambda r: r["wall_seconds"]) for k, v in baselines.items()},
         "all_walls": {
-            "ours": [round(r["wall_seconds"], 2) for r in runs],
-            "baseline": [round(r["wall_seconds"], 2) for r in baselines],
+            **{
+                f"ours x{n}": [round(r["wall_seconds"], 2) for r in runs]
+                for n, runs in ours.items()
+            },
+            **{k: [round(r["wall_seconds"], 2) for r in v] for k, v in baselines.items()},
         },
     }
-    result["ratio"] = result["ours"]["wall_seconds"] / result["baseline"]["wall_seconds"]
-    _report(result, records)
+    wall = result["ours"]["wall_seconds"]
+    result["ratios"] = {k: wall / v["wall_seconds"] for k, v in result["baselines"].items()}
+    _report(result)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = result["at"].replace(":", "")
     (args.out / f"bench-{args.interactions}-{stamp}.json").write_text(json.dumps(result, indent=2))
     return 0
 
 
-def _report(r: dict[str, Any], records: int) -> None:
-    rows = []
-    for name, wall, out in (
-        ("ours", r["ours"]["wall_seconds"], r["ours"]["bytes_out"]),
-        ("baseline", r["baseline"]["wall_seconds"], r["baseline"]["bytes_out"]),
-    ):
-        rows.append(
-            f"{name:9} wall {wall:8.2f} s  {records / wall:10,.0f} records/s  "
-            f"{r['json_bytes'] / MB / wall:7.1f} MB/s JSON  out {out / MB:8.1f} MB"
-        )
+def _report(r: dict[str, Any]) -> None:
+    records, mb = r["records"], r["json_bytes"] / MB
+    deflates = r["json_bytes"] / r["baselines"]["gzip"]["bytes_out"]
     print(
         f"interactions {r['interactions']:,} + attachments {r['attachments']:,}; "
-        f"JSON {r['json_bytes'] / MB:,.1f} MB; deflate level {r['level']}"
+        f"JSON {mb:,.1f} MB; deflate level {r['level']}; "
+        f"gzip -{r['level']} deflates it {deflates:.2f}x"
     )
-    print("\n".join(rows))
-    rss = r["ours"]["peak_rss"]
-    print("peak RSS   " + "  ".join(f"{k} {v / (1 << 20):.0f} MiB" for k, v in rss.items()))
-    for name in ("ours", "baseline"):
-        cpu = r[name]["cpu_seconds"]
-        print(f"CPU s {name:9}" + "  ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+    rows = [(f"ours x{n}", o) for n, o in r["replicas"].items()] + list(r["baselines"].items())
+    for name, run in rows:
+        wall = run["wall_seconds"]
+        out = f"out {run['bytes_out'] / MB:8.1f} MB" if run["bytes_out"] else ""
+        print(
+            f"{name:9} wall {wall:8.2f} s  {records / wall:10,.0f} records/s  "
+            f"{mb / wall:7.1f} MB/s JSON  {1e6 * wall / records:6.1f} us/record  {out}"
+        )
+    for n, run in r["replicas"].items():
+        rss = "  ".join(f"{k} {v / (1 << 20):.0f} MiB" for k, v in run["peak_rss"].items())
+        print(f"peak RSS ours x{n}: {rss}")
+    for name, run in rows:
+        cpu = "  ".join(f"{k} {v:.1f}" for k, v in run["cpu_seconds"].items())
+        print(f"CPU s {name:9} {cpu}")
     print(f"parts {r['ours']['parts']}; best of {r['repeat']}: walls {r['all_walls']}")
-    print(f"ratio ours/baseline: {r['ratio']:.2f}")
+    gzip_out = r["baselines"]["gzip"]["bytes_out"]
+    print(f"size ours/gzip: {r['ours']['bytes_out'] / gzip_out:.3f}")
+    for kind, ratio in r["ratios"].items():
+        print(f"ratio ours/{kind}: {ratio:.2f}")
 
 
 if __name__ == "__main__":
