@@ -60,6 +60,9 @@ def test_ctrl_c_is_exit_130(always_running: str, tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # As from a terminal: a shell's background job (CI's, say) inherits SIGINT ignored, and
+        # Python then installs no handler for it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         eventually_sync(lambda: _Running.polls, lambda n: n >= 2, timeout=30, what="two polls")

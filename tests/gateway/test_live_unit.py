@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from cdds_gateway.principal import Principal
 from cdds_gateway.web.formatting import POLL_SECONDS, live
 from cdds_gateway.web.render import TEMPLATES
 
 pytestmark = pytest.mark.unit
 
-PRINCIPAL = SimpleNamespace(username="ana", tenant="acme", csrf_token="t")
+PRINCIPAL = Principal("u-ana", "ana", "acme", 7001, ("exporter",), csrf_token="t")
 
 
 def _run(status: str) -> dict[str, Any]:
