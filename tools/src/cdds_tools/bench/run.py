@@ -244,7 +244,6 @@ def _profile(sandbox: Sandbox, out: Path) -> list[subprocess.Popen[bytes]]:
                 "--rate",
                 "200",
                 "--subprocesses",
-                "--idle",
                 "-p",
                 str(w.proc.pid),
                 "-o",
