@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= uv
 PY := $(UV) run --frozen
 
-.PHONY: help bootstrap sync up up-infra down status demo test unit test-only lint format bench load chaos asyncapi clean
+.PHONY: help bootstrap sync up up-infra down status demo test unit test-only lint format bench bench-download load chaos asyncapi clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -35,6 +35,11 @@ BENCH_ARGS ?=
 bench: up ## export BENCH_INTERACTIONS (default 200k) through the services and the baseline pipeline
 	@set -a && . .local/stack.env && set +a && \
 		$(PY) python -m cdds_tools.bench.run --interactions $(BENCH_INTERACTIONS) $(BENCH_ARGS)
+
+BENCH_DOWNLOAD_ARGS ?=
+bench-download: up ## one ~35 MB file through the gateway vs a presigned GET from MinIO, single and 8 at once, both download modes
+	@set -a && . .local/stack.env && set +a && \
+		$(PY) python -m cdds_tools.bench.download $(BENCH_DOWNLOAD_ARGS)
 
 LOAD_ARGS ?=
 load: up ## 50 clients for 30 s on the gateway's lists (runs, artifacts, a run): status counts, p50/p99
