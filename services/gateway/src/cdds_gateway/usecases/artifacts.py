@@ -9,6 +9,7 @@ instead, and the client fetches the bytes from the object store itself.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
@@ -227,16 +228,16 @@ async def _redirect(
     """307 to a presigned URL of the object (the client sends its ``Range`` there itself).
     The object must still exist (410 otherwise, as when streaming), and the download is
     audited before the URL is handed out."""
-    try:
-        await deps.objects.stat(artifact.object_key)
-    except NotFoundError:
-        raise gone("this file is no longer stored") from None
-    url = await deps.objects.presigned_get(
+    sign = deps.objects.presigned_get(
         artifact.object_key,
         REDIRECT_VALIDITY,
         download_name=artifact.name,
         content_type=CONTENT_TYPE,
     )
+    try:  # both at once: each waits on a thread of the store's pool
+        _, url = await asyncio.gather(deps.objects.stat(artifact.object_key), sign)
+    except NotFoundError:
+        raise gone("this file is no longer stored") from None
     await record(
         deps, principal, "artifact.download", artifact.id, client=client, via="redirect",
         **detail,
