@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= uv
 PY := $(UV) run --frozen
 
-.PHONY: help bootstrap sync up up-infra down status demo test unit test-only lint format bench bench-plot load chaos asyncapi clean
+.PHONY: help bootstrap sync up up-infra down status demo test unit test-only lint format bench bench-plot bench-download load chaos asyncapi clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -42,6 +42,11 @@ bench-plot: up ## make bench at each of BENCH_PLOT_SIZES with 1 and 2 pairs, the
 		$(PY) python -m cdds_tools.bench.run --interactions $$size --workers 1,2 $(BENCH_ARGS) \
 		|| exit 1; done
 	@$(PY) python -m cdds_tools.bench.plot --out docs
+
+BENCH_DOWNLOAD_ARGS ?=
+bench-download: up ## one ~35 MB file through the gateway vs a presigned GET from MinIO, single and 8 at once, both download modes
+	@set -a && . .local/stack.env && set +a && \
+		$(PY) python -m cdds_tools.bench.download $(BENCH_DOWNLOAD_ARGS)
 
 LOAD_ARGS ?=
 load: up ## 50 clients for 30 s on the gateway's lists (runs, artifacts, a run): status counts, p50/p99

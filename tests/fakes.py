@@ -370,6 +370,7 @@ class FakeObjectStore:
         *,
         public_endpoint: str | None = None,
         download_name: str | None = None,
+        content_type: str | None = None,
     ) -> str:
         return f"{public_endpoint or 'http://fake'}/{key}?expires={int(expires.total_seconds())}"
 

@@ -118,6 +118,12 @@ class GatewaySettings(BaseModel):
     scheduler_interval_seconds: float = Field(
         30.0, gt=0, description="how often recurring jobs are checked"
     )
+    download_mode: Literal["proxy", "redirect"] = Field(
+        "proxy",
+        description="proxy: files stream through the gateway; redirect: after the same checks "
+        "and audit, 307 to a presigned object-store URL valid 60 s (clients must reach "
+        "CDDS_MINIO__PUBLIC_ENDPOINT)",
+    )
 
 
 class WorkerSettings(BaseModel):

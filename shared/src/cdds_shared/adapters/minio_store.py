@@ -286,20 +286,23 @@ class MinioObjectStore:
         *,
         public_endpoint: str | None = None,
         download_name: str | None = None,
+        content_type: str | None = None,
     ) -> str:
         """Sign a GET for the host browsers use (a presigned URL is bound to its host)."""
         endpoint = public_endpoint or self._settings.public_endpoint or self._settings.endpoint
         signer = self._signers.get(endpoint)
         if signer is None:
             signer = self._signers[endpoint] = self._minio(endpoint, self._http)
-        headers: DictType | None = None
+        headers: DictType = {}
         if download_name is not None:
             safe = "".join(
                 c if c.isascii() and c.isprintable() and c != '"' else "_" for c in download_name
             )
-            headers = {"response-content-disposition": f'attachment; filename="{safe}"'}
+            headers["response-content-disposition"] = f'attachment; filename="{safe}"'
+        if content_type is not None:
+            headers["response-content-type"] = content_type
         sign = signer.presigned_get_object
-        return await self._run(sign, self._bucket, key, expires, response_headers=headers)
+        return await self._run(sign, self._bucket, key, expires, response_headers=headers or None)
 
     async def set_expiry_rule(
         self, prefix: str, days: int, *, rule_id: str = RETENTION_RULE_ID

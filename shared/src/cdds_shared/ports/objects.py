@@ -103,8 +103,10 @@ class ObjectStore(Protocol):
         *,
         public_endpoint: str | None = None,
         download_name: str | None = None,
+        content_type: str | None = None,
     ) -> str:
-        """A URL a browser can GET without credentials until ``expires`` has passed."""
+        """A URL a browser can GET without credentials until ``expires`` has passed; its answer
+        carries ``download_name`` as an attachment's file name and ``content_type``."""
         ...
 
     async def set_expiry_rule(

@@ -87,6 +87,20 @@ async def get_artifact(artifact_id: str, deps: Deps, principal: ExporterPrincipa
         200: {"content": {"application/pkcs7-mime": {}}, "description": "the sealed file"},
         206: {"content": {"application/pkcs7-mime": {}}, "description": "the requested range"},
         304: {"description": "unchanged (If-None-Match holds its ETag)"},
+        307: {
+            "description": (
+                "only with CDDS_GATEWAY__DOWNLOAD_MODE=redirect: the download was checked and "
+                "audited; GET `Location` (a presigned object-store URL, usable for 60 s, no "
+                "credentials) for the bytes, sending `Range` there yourself. A `Range` the "
+                "gateway would ignore is answered 200 here instead"
+            ),
+            "headers": {
+                "Location": {
+                    "description": "the presigned URL of the file",
+                    "schema": {"type": "string", "format": "uri"},
+                }
+            },
+        },
         **responses(*DENIED, 404, 410, 416),
     },
 )
@@ -99,8 +113,9 @@ async def download_artifact(
     if_none_match: Annotated[str | None, Header()] = None,
     if_range: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Streamed from object storage. `ETag` is the quoted SHA-256 of the file. Each download
-    is an audit event; an expired or deleted file is 410 `gone`."""
+    """Streamed from object storage, or (redirect mode) a 307 to it. `ETag` is the quoted
+    SHA-256 of the file. Each download is an audit event; an expired or deleted file is 410
+    `gone`."""
     found = await artifacts.open_download(
         deps,
         principal,

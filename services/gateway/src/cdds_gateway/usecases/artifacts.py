@@ -2,11 +2,15 @@
 
 A file is served only while it is ``available`` and before ``expires_at`` (410 afterwards, even
 if the janitor has not removed it yet). Downloads stream from MinIO through the gateway, so
-``Range``, ``ETag`` and the audit of each download stay in one place.
+``Range``, ``ETag`` and the audit of each download stay in one place; in ``redirect`` mode
+(``CDDS_GATEWAY__DOWNLOAD_MODE``) the same checks and audit end in a 307 to a presigned URL
+instead, and the client fetches the bytes from the object store itself.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -18,6 +22,7 @@ from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.audit import record
 from cdds_gateway.usecases.errors import gone, invalid, not_found
 from cdds_gateway.usecases.ranges import (
+    ByteRange,
     Unsatisfiable,
     etag_matches,
     if_range_allows,
@@ -33,6 +38,7 @@ from cdds_shared.runs.model import Artifact, utcnow
 __all__ = [
     "ARTIFACT_SORTS",
     "MAX_ZIP_FILES",
+    "REDIRECT_VALIDITY",
     "Download",
     "delete_artifact",
     "delete_artifacts",
@@ -47,12 +53,16 @@ __all__ = [
 ARTIFACT_SORTS = {"created": "created_at", "size": "size", "name": "name", "expires": "expires_at"}
 MAX_ZIP_FILES = 100
 CONTENT_TYPE = "application/pkcs7-mime"
+REDIRECT_VALIDITY = timedelta(seconds=60)
+"""How long a redirect's presigned URL may be used to start a download (not to finish it)."""
+CANONICAL_RANGE = re.compile(r"bytes=(\d+-\d*|-\d+)")
 Order = Literal["asc", "desc"]
 
 
 @dataclass
 class Download:
-    """What to answer: ``status`` 200, 206, 304 or 416, the headers, and the body (200/206)."""
+    """What to answer: ``status`` 200, 206, 304, 307 or 416, the headers, and the body
+    (200/206)."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
@@ -177,6 +187,13 @@ async def open_download(
     except Unsatisfiable:
         return Download(416, {**headers, "Content-Range": f"bytes */{artifact.size}"})
     offset, length = (wanted.start, wanted.length) if wanted else (0, artifact.size)
+    detail: dict[str, Any] = {"bytes": length, "name": artifact.name}
+    if wanted is not None:
+        detail["range"] = wanted.content_range(artifact.size)
+    if deps.settings.gateway.download_mode == "redirect" and _store_answers_alike(
+        range_header, wanted
+    ):
+        return await _redirect(deps, principal, artifact, detail, client)
     body = await _primed(
         deps.objects.open_stream(artifact.object_key, offset=offset, length=length)
     )
@@ -187,11 +204,46 @@ async def open_download(
     }
     if wanted is not None:
         headers["Content-Range"] = wanted.content_range(artifact.size)
-    detail: dict[str, Any] = {"bytes": length, "name": artifact.name}
-    if wanted is not None:
-        detail["range"] = wanted.content_range(artifact.size)
     await record(deps, principal, "artifact.download", artifact.id, client=client, **detail)
     return Download(206 if wanted else 200, headers, body)
+
+
+def _store_answers_alike(range_header: str | None, wanted: ByteRange | None) -> bool:
+    """The object store, sent the client's own headers, answers as the gateway would: the
+    whole file without ``Range``, or the one range the gateway honours written canonically.
+    It ignores ``If-Range`` and parses ``Range`` more strictly, so a range the gateway ignores
+    (several, another unit, spaces, an ``If-Range`` that no longer matches) is streamed here."""
+    if range_header is None:
+        return True
+    return wanted is not None and CANONICAL_RANGE.fullmatch(range_header) is not None
+
+
+async def _redirect(
+    deps: GatewayDeps,
+    principal: Principal,
+    artifact: Artifact,
+    detail: dict[str, Any],
+    client: str | None,
+) -> Download:
+    """307 to a presigned URL of the object (the client sends its ``Range`` there itself).
+    The object must still exist (410 otherwise, as when streaming), and the download is
+    audited before the URL is handed out."""
+    sign = deps.objects.presigned_get(
+        artifact.object_key,
+        REDIRECT_VALIDITY,
+        download_name=artifact.name,
+        content_type=CONTENT_TYPE,
+    )
+    try:  # both at once: each waits on a thread of the store's pool
+        _, url = await asyncio.gather(deps.objects.stat(artifact.object_key), sign)
+    except NotFoundError:
+        raise gone("this file is no longer stored") from None
+    await record(
+        deps, principal, "artifact.download", artifact.id, client=client, via="redirect",
+        **detail,
+    )  # fmt: skip
+    # The URL is a credential for a minute: never cached, never shown to another site.
+    return Download(307, {"Location": url, "Cache-Control": "no-store"})
 
 
 async def _primed(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
