@@ -12,8 +12,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import resource
-import shlex
 import shutil
 import signal
 import subprocess
@@ -34,10 +32,12 @@ from cdds_shared.certificates import CertificateRecord, CertificateStore
 from cdds_shared.messaging import make_broker, publish
 from cdds_shared.runs import FINISHED, RunStore
 from cdds_shared.settings import Settings, load_settings
-from cdds_shared.ucs import statements
 from cdds_shared.ucs.fakedata import make_id
 from cdds_shared.ucs.query import UcsQuery
 from cdds_shared.ucs.seed import seed
+from cdds_tools.bench.baselines import BASELINES, baseline
+from cdds_tools.bench.baselines import copies as baselines_copies
+from cdds_tools.bench.baselines import json_bytes as baselines_json_bytes
 from cdds_tools.bench.sandbox import Sandbox, cpu_seconds, peak_rss_bytes
 from cdds_tools.devstack import StackConfig
 from cdds_tools.devstack.config import find_root
@@ -71,66 +71,6 @@ def _current(dsn: str, tenant: int) -> bool:
             "SELECT min(id) FROM interaction WHERE tenant_id = %s", (tenant,)
         ).fetchone()
     return row is not None and row[0] == make_id(tenant, SEED, "i", 0)
-
-
-def _json_bytes(dsn: str, query: UcsQuery) -> int:
-    """Bytes of JSON Lines the export writes (records and attachments, newlines included)."""
-    total = 0
-    with psycopg.connect(dsn) as conn:
-        for stmt, params in (statements.records(query), statements.attachments(query)):
-            sized = psycopg.sql.SQL(
-                "SELECT coalesce(sum(octet_length(j::text) + 1), 0) FROM ({}) AS s(j)"
-            ).format(stmt)
-            row = conn.execute(sized, params).fetchone()
-            total += int(row[0]) if row else 0
-    return total
-
-
-BASELINES = ("gzip", "pigz", "floor")
-
-
-def _pipeline(kind: str, copies: str, level: int, cert: Path, out: Path) -> str:
-    """The shell pipeline of baseline ``kind`` over the ``psql`` commands ``copies``."""
-    if kind == "floor":
-        return f"set -o pipefail; {{ {copies} ; }} > /dev/null"
-    compress = f"gzip -{level}" if kind == "gzip" else f"pigz -{level} -p {os.cpu_count() or 1}"
-    return (
-        f"set -o pipefail; {{ {copies} ; }} | {compress} | openssl cms -encrypt -binary "
-        f"-aes-256-gcm -recip {shlex.quote(str(cert))} -keyopt rsa_padding_mode:oaep "
-        f"-keyopt rsa_oaep_md:sha256 -keyopt rsa_mgf1_md:sha256 -outform DER "
-        f"-out {shlex.quote(str(out))}"
-    )
-
-
-def _copies(dsn: str, query: UcsQuery) -> str:
-    """``psql`` commands that COPY the run's rows, rendered by the exporter's own SQL."""
-    with psycopg.connect(dsn) as conn:
-        copies = [
-            psycopg.ClientCursor(conn).mogrify(stmt.as_string(conn), params)
-            for stmt, params in (statements.records(query), statements.attachments(query))
-        ]
-    return " ; ".join(
-        f"psql {shlex.quote(dsn)} -qAt -c {shlex.quote(f'COPY ({c}) TO STDOUT')}" for c in copies
-    )
-
-
-def _baseline(kind: str, copies: str, cert: Path, out: Path, level: int) -> dict[str, Any]:
-    """One run of a baseline pipeline: wall time, CPU seconds, bytes out."""
-    cpu_before = cpu_seconds({})
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    began = time.monotonic()
-    subprocess.run(["bash", "-c", _pipeline(kind, copies, level, cert, out)], check=True)
-    wall = time.monotonic() - began
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = {k: v - cpu_before[k] for k, v in cpu_seconds({}).items()}
-    cpu["pipeline"] = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
-    size = out.stat().st_size if out.exists() else 0
-    out.unlink(missing_ok=True)
-    return {
-        "wall_seconds": wall,
-        "cpu_seconds": {k: round(v, 2) for k, v in cpu.items() if v >= 0.01},
-        "bytes_out": size,
-    }
 
 
 async def _ours(
@@ -300,9 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     dsn = base.ucs.dsn.get_secret_value()
     counts = asyncio.run(_ensure_seeded(dsn, tenant, args.interactions))
     query = UcsQuery(tenant, "interaction")
-    json_bytes = _json_bytes(dsn, query)
+    json_bytes = baselines_json_bytes(dsn, query)
     records = counts["interactions"] + counts["attachments"]
-    copies = _copies(dsn, query)
+    copies = baselines_copies(dsn, query)
     env = {
         "CDDS_EXPORT__COMPRESSION_LEVEL": str(args.level),
         **({"CDDS_EXPORT__DEFLATE": args.deflate} if args.deflate else {}),
@@ -336,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                     profilers += _profile(sandbox, args.out / f"profile-x{n}")
             for _ in range(max(1, args.repeat)):  # alternating, so drift hits all alike
                 for kind in BASELINES:
-                    baselines[kind].append(_baseline(kind, copies, cert_path, out, args.level))
+                    baselines[kind].append(baseline(kind, copies, cert_path, out, args.level))
                 for n, sandbox in sandboxes.items():
                     settings = sandbox.settings()
                     ours[n].append(asyncio.run(_ours(sandbox, settings, cert, tenant, args.split)))
