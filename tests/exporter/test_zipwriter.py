@@ -377,3 +377,21 @@ def test_zlib_ng_writes_what_zlib_reads_at_about_zlibs_ratio(level: int) -> None
     assert ours != theirs  # a different library: why a plan records which one cut its parts
     if level == 6:
         assert len(ours) <= len(theirs) * 1.03
+
+
+@each_deflate
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("kind", sorted(RECORDS))
+def test_the_bytes_do_not_depend_on_how_the_input_was_cut(
+    deflate: Deflate, level: int, kind: str
+) -> None:
+    """zlib-ng's output depends on how input is split into calls; the writer's does not, so a
+    part is the same whether its records came in one batch, one by one, or in odd pieces."""
+    records = RECORDS[kind] * 8  # several blocks
+    whole = b"".join(records)
+    one_by_one = build([("r", records)], level=level, deflate=deflate)
+    rng = random.Random(level)
+    cuts = sorted(rng.sample(range(1, len(whole)), 40))
+    pieces = [whole[a:b] for a, b in zip([0, *cuts], [*cuts, len(whole)], strict=True)]
+    assert build([("r", [whole])], level=level, deflate=deflate) == one_by_one
+    assert build([("r", pieces)], level=level, deflate=deflate) == one_by_one

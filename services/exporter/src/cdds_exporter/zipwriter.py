@@ -56,7 +56,7 @@ _HELD_BEFORE = 512
 class _Compressor(Protocol):
     """What zlib's and zlib-ng's ``compressobj()`` return."""
 
-    def compress(self, data: bytes, /) -> bytes: ...
+    def compress(self, data: bytes | memoryview, /) -> bytes: ...
     def flush(self, mode: int = ..., /) -> bytes: ...
     def copy(self) -> _Compressor: ...
 
@@ -114,18 +114,24 @@ def deflate_bound(size: int, level: int = 6, deflate: Deflate = ZLIB_NG) -> int:
 
 
 class MemberDeflater:
-    """The raw deflate stream of one member, able to price its own finish."""
+    """The raw deflate stream of one member, able to price its own finish.
+
+    Input reaches the library in fixed blocks of ``_BLOCK`` bytes counted from the member's start,
+    whatever the callers' chunks: zlib-ng's output (unlike zlib's) depends on how its input is cut
+    into calls, and a part must come out the same whether its records arrived in whole batches or
+    one by one (exact cuts, a partition redone after a crash)."""
 
     def __init__(self, level: int, deflate: Deflate = ZLIB_NG) -> None:
         self._module = module = deflate.module
         self._compressor = cast(
             _Compressor, module.compressobj(level, module.DEFLATED, -15, _MEM_LEVEL)
         )
+        self._pending = b""  # input not yet handed to the library: less than one block
         self.crc = 0
         self.size = 0
         self.compressed = 0
-        # Input fed since (and including) the last call that produced output: everything deflate
-        # has not yet emitted lies in it, except at most _HELD_BEFORE bytes.
+        # Input handed to the library since (and including) the last call that produced output:
+        # everything not yet emitted lies in it or in ``_pending``, except at most _HELD_BEFORE.
         self._held = 0
 
     def rest_bound(self, data: bytes) -> int:
@@ -133,24 +139,23 @@ class MemberDeflater:
 
         Cheap and conservative: deflate picks the cheapest of stored, fixed and dynamic blocks,
         so each block costs at most its fixed-Huffman size (9 bits a byte at worst) plus framing,
-        and only the input counted in ``_held`` can still be waiting to be coded.
+        and only the input counted in ``_held`` and ``_pending`` can still be waiting to be coded.
         """
         return self.rest_bound_size(len(data))
 
     def rest_bound_size(self, size: int) -> int:
         """``rest_bound`` for ``size`` bytes of data."""
-        unsent = self._held + size + _HELD_BEFORE
+        unsent = self._held + len(self._pending) + size + _HELD_BEFORE
         return unsent + (unsent >> 3) + (unsent >> 12) + 16
 
     def rest_exact(self, data: bytes) -> int:
         """The compressed bytes still to come if ``data`` is fed and the stream finished."""
-        return self._trial(data)[2]
+        return self._trial(data)[1]
 
     def feed(self, data: bytes) -> bytes:
         """Compress ``data``; returns the output deflate released."""
-        out = self._compressor.compress(data)
-        self._account(data, out)
-        return out
+        state = _blocks(self._compressor, self._pending, data, self._held)
+        return self._adopt(data, state)
 
     def feed_within(self, data: bytes, room: int) -> bytes | None:
         """Feed ``data`` only if the stream, finished after it, adds at most ``room`` bytes.
@@ -159,32 +164,62 @@ class MemberDeflater:
         """
         if self.rest_bound(data) <= room:
             return self.feed(data)
-        compressor, out, rest = self._trial(data)
+        state, rest = self._trial(data)
         if rest > room:
             return None
-        self._compressor = compressor
-        self._account(data, out)
-        return out
+        return self._adopt(data, state)
 
     def finish(self) -> bytes:
         """End the stream; returns its last bytes."""
-        out = self._compressor.flush(self._module.Z_FINISH)
+        out = self._compressor.compress(self._pending) + self._compressor.flush(
+            self._module.Z_FINISH
+        )
+        self._pending = b""
         self.compressed += len(out)
         return out
 
-    def _trial(self, data: bytes) -> tuple[_Compressor, bytes, int]:
-        # deflate is deterministic, so a copy fed the same input and finished yields exactly the
-        # bytes the real stream will; Z_SYNC_FLUSH/Z_FULL_FLUSH would change the stream instead.
-        compressor = self._compressor.copy()
-        out = compressor.compress(data)
-        tail = compressor.copy().flush(self._module.Z_FINISH)
-        return compressor, out, len(out) + len(tail)
+    def _trial(self, data: bytes) -> tuple[_Blocks, int]:
+        # deflate is deterministic, so a copy fed the same blocks and finished yields exactly
+        # the bytes the real stream will; Z_SYNC_FLUSH/Z_FULL_FLUSH would change the stream.
+        state = _blocks(self._compressor.copy(), self._pending, data, self._held)
+        compressor, out, pending, _ = state
+        finisher = compressor.copy()
+        tail = finisher.compress(pending) + finisher.flush(self._module.Z_FINISH)
+        return state, len(out) + len(tail)
 
-    def _account(self, data: bytes, out: bytes) -> None:
+    def _adopt(self, data: bytes, state: _Blocks) -> bytes:
+        self._compressor, out, self._pending, self._held = state
         self.crc = cast(int, self._module.crc32(data, self.crc))
         self.size += len(data)
         self.compressed += len(out)
-        self._held = len(data) if out else self._held + len(data)
+        return out
+
+
+_BLOCK = 64 << 10
+_Blocks = tuple[_Compressor, bytes, bytes, int]
+"""(compressor, output released, input left pending, input held since the last output)."""
+
+
+def _blocks(compressor: _Compressor, pending: bytes, data: bytes, held: int) -> _Blocks:
+    """Hand ``pending + data`` to ``compressor`` in whole ``_BLOCK``s; keep the remainder.
+    (Only the first block is copied together; the rest are views of ``data``.)"""
+    if len(pending) + len(data) < _BLOCK:
+        return compressor, b"", pending + data, held
+    view = memoryview(data)
+    first = _BLOCK - len(pending)
+    blocks: list[bytes | memoryview] = [pending + view[:first]] if pending else []
+    start = first if pending else 0
+    whole = start + (len(data) - start) // _BLOCK * _BLOCK
+    blocks += [view[i : i + _BLOCK] for i in range(start, whole, _BLOCK)]
+    outs: list[bytes] = []
+    for block in blocks:
+        out = compressor.compress(block)
+        if out:
+            outs.append(out)
+            held = _BLOCK
+        else:
+            held += _BLOCK
+    return compressor, b"".join(outs), bytes(view[whole:]), held
 
 
 @dataclass
