@@ -196,8 +196,7 @@ class MemberDeflater:
 
 
 _BLOCK = 64 << 10
-_Blocks = tuple[_Compressor, bytes, bytes, int]
-"""(compressor, output released, input left pending, input held since the last output)."""
+_Blocks = tuple[_Compressor, bytes, bytes, int]  # compressor, output, pending input, held input
 
 
 def _blocks(compressor: _Compressor, pending: bytes, data: bytes, held: int) -> _Blocks:
