@@ -283,20 +283,6 @@ def _profile(gateway: WorkerProcess, out: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-async def _drop(settings: Settings) -> None:
-    objects = MinioObjectStore(settings.minio)
-    documents = MongoDocumentStore(settings.mongo)
-    await documents.connect()
-    try:
-        async for info in objects.list(""):
-            await objects.delete(info.key)
-        await objects.remove_bucket()
-        await documents.drop_database()
-    finally:
-        await objects.close()
-        await documents.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench-download", description=__doc__)
     parser.add_argument("--size-mb", type=float, default=35.0, help="the file (35 MB)")
@@ -327,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(60)
         sandbox.close()
-        asyncio.run(_drop(sandbox.settings()))
+        asyncio.run(sandbox.drop_data())
     result = {
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "load_average": load,

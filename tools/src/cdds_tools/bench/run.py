@@ -134,22 +134,6 @@ async def _ours(
         await broker.stop()
 
 
-async def _clean(settings: Settings) -> None:
-    """Remove a sandbox's database and bucket, once its workers are stopped (dropping them under
-    running workers loses the fair-share state the next run is admitted by)."""
-    documents = MongoDocumentStore(settings.mongo)
-    await documents.connect()
-    objects = MinioObjectStore(settings.minio)
-    try:
-        async for info in objects.list(""):
-            await objects.delete(info.key)
-        await objects.remove_bucket()
-        await documents.drop_database()
-    finally:
-        await objects.close()
-        await documents.close()
-
-
 def _worker_pids(sandbox: Sandbox) -> dict[str, int]:
     """``exporter#0``, ``exporter#1``, ... to the pid of each replica."""
     pids: dict[str, int] = {}
@@ -286,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                 profiler.wait(60)
             for sandbox in sandboxes.values():
                 sandbox.close()
-                asyncio.run(_clean(sandbox.settings()))
+                asyncio.run(sandbox.drop_data())
 
     best = {n: min(runs, key=lambda r: r["wall_seconds"]) for n, runs in ours.items()}
     result: dict[str, Any] = {

@@ -13,6 +13,8 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
+from cdds_shared.adapters.minio_store import MinioObjectStore
+from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.settings import Settings
 from cdds_tools.devstack.rabbit_users import add_vhost
 from cdds_tools.workers import WorkerProcess
@@ -126,6 +128,22 @@ class Sandbox:
         worker.start()
         self.workers.append(worker)
         return worker
+
+    async def drop_data(self) -> None:
+        """Remove the sandbox's database and bucket; call it once its workers are stopped
+        (dropping them under running workers loses the fair-share state runs are admitted by)."""
+        settings = self.settings()
+        documents = MongoDocumentStore(settings.mongo)
+        await documents.connect()
+        objects = MinioObjectStore(settings.minio)
+        try:
+            async for info in objects.list(""):
+                await objects.delete(info.key)
+            await objects.remove_bucket()
+            await documents.drop_database()
+        finally:
+            await objects.close()
+            await documents.close()
 
     def close(self) -> None:
         for worker in self.workers:
