@@ -29,10 +29,11 @@ command -v npm >/dev/null || apt_missing+=(npm)
 command -v pigz >/dev/null || apt_missing+=(pigz)
 # Cold, everything below takes about half an hour on 2 cores, most of it Go compiling: so the
 # Debian packages install while Go builds, and the Go builds run in two lanes side by side (each
-# build alone leaves a core idle while it downloads modules and links). Each lane logs to
-# $CACHE_DIR/log/; a failed lane prints its log and fails bootstrap.
-LOG_DIR="$CACHE_DIR/log"
-mkdir -p "$LOG_DIR"
+# build alone leaves a core idle while it downloads modules and links). Each lane logs to a file
+# of this run's own (two bootstraps at once, say two checkouts, must not share one); a failed
+# lane prints its log and fails bootstrap.
+LOG_DIR=$(mktemp -d -t cdds-bootstrap.XXXXXX)
+trap 'rm -rf "$LOG_DIR"' EXIT
 started=$(date +%s)
 lane_pids=()
 lane_names=()
@@ -79,6 +80,15 @@ apt_install() {
   fi
 }
 
+# locked <name> <function>: runs the function holding $CACHE_DIR/.<name>.lock, so a second
+# bootstrap at the same time waits for the first build, then finds it cached.
+locked() {
+  exec 8>"$CACHE_DIR/.$1.lock"
+  flock 8
+  "$2"
+  exec 8>&-
+}
+
 build_ferretdb() {
   local ferretdb_bin="$BIN_DIR/ferretdb-$FERRETDB_VERSION" src_dir work
   [ ! -x "$ferretdb_bin" ] || return 0
@@ -112,8 +122,8 @@ build_minio() {
 lane_a() { "$SCRIPT_DIR/k8s-tools.sh" kustomize etcd kubernetes; }
 # (One statement per line: errexit does not apply inside a function called from an && list.)
 lane_b() {
-  build_ferretdb
-  build_minio
+  locked ferretdb build_ferretdb
+  locked minio build_minio
   "$SCRIPT_DIR/k8s-tools.sh" keda
 }
 
