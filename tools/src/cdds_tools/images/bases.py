@@ -70,23 +70,23 @@ def _rootfs_tarball() -> Path:
     if tarball.is_file():
         return tarball
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    with step(f"debootstrap {VARIANT} {SUITE} into {tarball.name} (first time: about a minute)"):
-        with tempfile.TemporaryDirectory(dir=CACHE_DIR) as work:
-            rootfs = Path(work) / "rootfs"
-            log = CACHE_DIR / "log" / "debootstrap.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("w", encoding="utf-8") as out:
-                done = subprocess.run(
-                    ["debootstrap", f"--variant={VARIANT}", SUITE, str(rootfs)],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    check=False,
-                )
-            if done.returncode != 0:
-                raise EngineError(f"debootstrap failed (log: {log})")
-            partial = tarball.with_suffix(".partial")
-            subprocess.run(["tar", "-C", str(rootfs), "-cf", str(partial), "."], check=True)
-            partial.rename(tarball)
+    title = f"debootstrap {VARIANT} {SUITE} into {tarball.name} (first time: about a minute)"
+    with step(title), tempfile.TemporaryDirectory(dir=CACHE_DIR) as work:
+        rootfs = Path(work) / "rootfs"
+        log = CACHE_DIR / "log" / "debootstrap.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w", encoding="utf-8") as out:
+            done = subprocess.run(
+                ["debootstrap", f"--variant={VARIANT}", SUITE, str(rootfs)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        if done.returncode != 0:
+            raise EngineError(f"debootstrap failed (log: {log})")
+        partial = tarball.with_suffix(".partial")
+        subprocess.run(["tar", "-C", str(rootfs), "-cf", str(partial), "."], check=True)
+        partial.rename(tarball)
     return tarball
 
 
@@ -111,8 +111,18 @@ def _uv_image(engine: Engine, version: str) -> str:
         wheels = CACHE_DIR / f"uv-{version}"
         if not any(wheels.glob("uv-*.whl")):
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-                + ["--only-binary=:all:", "--dest", str(wheels), f"uv=={version}"],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--dest",
+                    str(wheels),
+                    f"uv=={version}",
+                ],
                 check=True,
             )
         (wheel,) = wheels.glob("uv-*.whl")

@@ -90,7 +90,9 @@ def check_image(engine: Engine, tag: str, revision: str) -> None:
         if not labels.get(f"org.opencontainers.image.{label}"):
             problems.append(f"lacks the label org.opencontainers.image.{label}")
     if labels.get("org.opencontainers.image.revision") != revision:
-        problems.append(f"is labelled with revision {labels.get('org.opencontainers.image.revision')}")
+        problems.append(
+            f"is labelled with revision {labels.get('org.opencontainers.image.revision')}"
+        )
     probe = " ".join(f"command -v {tool} && exit 1;" for tool in BUILD_TOOLS)
     found = engine.run(
         "run", "--rm", "--network", "none", "--entrypoint", "sh", tag, "-c",
