@@ -12,7 +12,6 @@ import hashlib
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -110,21 +109,9 @@ def _uv_image(engine: Engine, version: str) -> str:
     with step(f"uv {version} image stand-in (the PyPI wheel's binary)"):
         wheels = CACHE_DIR / f"uv-{version}"
         if not any(wheels.glob("uv-*.whl")):
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "--quiet",
-                    "--no-deps",
-                    "--only-binary=:all:",
-                    "--dest",
-                    str(wheels),
-                    f"uv=={version}",
-                ],
-                check=True,
-            )
+            # pip run as a uv tool: the workspace's venv has no pip of its own.
+            pip = ["uvx", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
+            subprocess.run([*pip, "--dest", str(wheels), f"uv=={version}"], check=True)
         (wheel,) = wheels.glob("uv-*.whl")
         with tempfile.TemporaryDirectory() as context:
             binary = Path(context) / "uv"
