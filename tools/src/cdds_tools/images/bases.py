@@ -110,7 +110,15 @@ def _uv_image(engine: Engine, version: str) -> str:
         wheels = CACHE_DIR / f"uv-{version}"
         if not any(wheels.glob("uv-*.whl")):
             # pip run as a uv tool: the workspace's venv has no pip of its own.
-            pip = ["uvx", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
+            pip = [
+                "uvx",
+                "--quiet",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+            ]
             subprocess.run([*pip, "--dest", str(wheels), f"uv=={version}"], check=True)
         (wheel,) = wheels.glob("uv-*.whl")
         with tempfile.TemporaryDirectory() as context:
