@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= uv
 PY := $(UV) run --frozen
 
-.PHONY: help bootstrap sync up up-infra down status demo test unit test-only lint format bench bench-plot bench-download load chaos asyncapi clean
+.PHONY: help bootstrap sync up up-infra down status demo test unit test-only lint format bench bench-plot bench-download load chaos images compose-test asyncapi clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -56,6 +56,12 @@ load: up ## 50 clients for 30 s on the gateway's lists (runs, artifacts, a run):
 CHAOS_ARGS ?=
 chaos: sync ## outages and SIGKILLs mid-run on a private stack (.local/chaos/, ports 25700-25712); docs/chaos.md
 	@$(PY) python -m cdds_tools.chaos $(CHAOS_ARGS)
+
+images: sync ## build the four service images from their Dockerfiles with podman (local base-image stand-ins, cached in ~/.cache/cdds/images)
+	@$(PY) python -m cdds_tools.images.build
+
+compose-test: sync ## images, then docker-compose.yml up on local server stand-ins, an export through it, and down leaving nothing
+	@$(PY) python -m cdds_tools.images.compose_test
 
 asyncapi: sync ## regenerate docs/asyncapi.yaml, docs/asyncapi-integration.yaml and docs/schemas/integration/ from the code
 	@$(PY) faststream docs gen --factory cdds_tools.asyncapi:create_app --yaml --out docs/asyncapi.yaml

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local real stack needs, idempotently (README.md § The local stack):
 #   Debian: rabbitmq-server, postgresql-15, openssl, chromium + chromium-driver (browser tests), pigz (make bench); uv (PyPI); FerretDB and MinIO from their Go modules;
-#   axe-core from npm (scripts/axe-core.sh, the browser tests' accessibility rules).
+#   axe-core from npm (scripts/axe-core.sh, the browser tests' accessibility rules);
+#   podman, buildah, docker-compose, debootstrap and their helpers (make images, make compose-test).
 #   and the Kubernetes tools (scripts/k8s-tools.sh).
 # Go builds are cached in $CDDS_CACHE_DIR/bin (default ~/.cache/cdds/bin): cold, this script takes
 # about half an hour on 2 cores; afterwards a second.
@@ -27,6 +28,15 @@ command -v chromedriver >/dev/null || apt_missing+=(chromium-driver)
 command -v npm >/dev/null || apt_missing+=(npm)
 # pigz: a baseline of make bench (docs/benchmarks.md).
 command -v pigz >/dev/null || apt_missing+=(pigz)
+# Podman and docker-compose for make images / make compose-test (docs/deploy.md § Images):
+# rootful Podman 4.3 with runc (crun 1.8 refuses our hosts' hybrid cgroups), netavark networks
+# with aardvark-dns names; debootstrap makes the local Debian base image (no registry here).
+# Podman's settings are deploy/images/containers.conf, given per invocation: no system file edited.
+for package in podman buildah fuse-overlayfs slirp4netns netavark aardvark-dns uidmap iptables \
+  runc debootstrap docker-compose; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' \
+    || apt_missing+=("$package")
+done
 # Cold, everything below takes about half an hour on 2 cores, most of it Go compiling: so the
 # Debian packages install while Go builds, and the Go builds run in two lanes side by side (each
 # build alone leaves a core idle while it downloads modules and links). Each lane logs to a file
