@@ -2,8 +2,8 @@
 # Installs what the local real stack needs, idempotently (README.md § The local stack):
 #   Debian: rabbitmq-server, postgresql-15, openssl, chromium + chromium-driver (browser tests), pigz (make bench); uv (PyPI); FerretDB and MinIO from their Go modules;
 #   axe-core from npm (scripts/axe-core.sh, the browser tests' accessibility rules);
-#   podman, buildah, docker-compose, debootstrap and their helpers (make images, make compose-test).
-#   and the Kubernetes tools (scripts/k8s-tools.sh).
+#   podman, buildah, docker-compose, debootstrap and their helpers (make images, make compose-test);
+#   and the Kubernetes tools and promtool (scripts/k8s-tools.sh).
 # Go builds are cached in $CDDS_CACHE_DIR/bin (default ~/.cache/cdds/bin): cold, this script takes
 # about half an hour on 2 cores; afterwards a second.
 set -euo pipefail
