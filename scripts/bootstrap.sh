@@ -106,10 +106,10 @@ build_minio() {
   rm -rf "$gobin"
 }
 
-# The two lanes of Go builds, about even cold: kustomize, etcd, kube-apiserver and
+# The two lanes of Go builds, about even cold: kustomize, etcd, promtool, kube-apiserver and
 # kube-controller-manager in one; FerretDB, MinIO and KEDA in the other (k8s-tools.sh has the
 # Kubernetes tools and their figures).
-lane_a() { "$SCRIPT_DIR/k8s-tools.sh" kustomize etcd kubernetes; }
+lane_a() { "$SCRIPT_DIR/k8s-tools.sh" kustomize etcd promtool kubernetes; }
 # (One statement per line: errexit does not apply inside a function called from an && list.)
 lane_b() {
   build_ferretdb
