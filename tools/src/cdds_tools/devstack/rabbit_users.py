@@ -3,8 +3,9 @@
 - ``cdds-ops``: administrator, for people and tests (management API, virtual hosts);
 - ``cdds-services``: what gateway, exporter, encryptor and janitor connect as. The
   ``management`` tag only (the janitor reads its virtual hosts' queue depths for ``/metrics``;
-  it sees no other virtual host) and, on vhost ``/``, only the ``cdds.*`` exchanges and queues — plus writing to the default exchange (``amq.default``), where the
-  encryptor parks retention timers in their hold queue by name.
+  it sees no other virtual host) and, on vhost ``/``, only the ``cdds.*`` exchanges and queues
+  — plus writing to the default exchange (``amq.default``), where the encryptor parks
+  retention timers in their hold queue by name.
 
 Passwords are random, made once and kept in ``.local/rabbitmq-users.json`` (mode 0600). After
 RabbitMQ starts, and on every ``make up``, ``ensure_users`` applies them through the management
