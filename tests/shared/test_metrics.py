@@ -10,10 +10,18 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from faststream.rabbit import RabbitBroker, RabbitQueue, TestRabbitBroker
+from faststream.rabbit import (
+    ExchangeType,
+    RabbitBroker,
+    RabbitExchange,
+    RabbitQueue,
+    TestRabbitBroker,
+)
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, SecretStr
 
 from cdds_shared.messaging import make_broker
+from cdds_shared.messaging.public import EVENTS_EXCHANGE
 from cdds_shared.metrics import (
     DownloadMetrics,
     EncryptorMetrics,
@@ -24,6 +32,7 @@ from cdds_shared.metrics import (
     new_registry,
     render,
 )
+from cdds_shared.metrics.registry import _without_tenant
 from cdds_shared.settings import RabbitSettings
 from tests.prometheus import parse
 
@@ -34,7 +43,7 @@ class Ping(BaseModel):
     n: int
 
 
-def metered_broker() -> tuple[RabbitBroker, list[int], object]:
+def metered_broker() -> tuple[RabbitBroker, list[int], CollectorRegistry]:
     registry = new_registry()
     broker = make_broker(RabbitSettings(), middlewares=(broker_metrics(registry, "test"),))
     seen: list[int] = []
@@ -53,13 +62,34 @@ async def test_the_broker_metrics_count_acked_and_rejected_per_handler() -> None
         await test.publish({"n": 2}, queue="cdds.test.ping")
         await test.publish(b"not json", queue="cdds.test.ping")  # the fate: reject (dead letter)
     assert seen == [1, 2]
-    s = parse(await render(registry))  # type: ignore[arg-type]
+    s = parse(await render(registry))
     processed = "faststream_received_processed_messages_total"
     labels = {"app_name": "cdds-test", "broker": "rabbitmq", "handler": "default.cdds.test.ping"}
     assert s.value("faststream_received_messages_total", **labels) == 3
     assert s.value(processed, **labels, status="acked") == 2
     assert s.value(processed, **labels, status="rejected") == 1
     assert s.value("faststream_received_processed_messages_duration_seconds_count", **labels) == 3
+
+
+async def test_the_public_exchanges_are_counted_without_the_tenant() -> None:
+    registry = new_registry()
+    broker = make_broker(RabbitSettings(), middlewares=(broker_metrics(registry, "gateway"),))
+    public = RabbitExchange(EVENTS_EXCHANGE, type=ExchangeType.TOPIC)
+
+    @broker.subscriber(RabbitQueue("cdds.test.public", routing_key="*.run.completed"), public)
+    async def listener(message: Ping) -> None:
+        pass
+
+    async with TestRabbitBroker(broker) as test:
+        for tenant in ("acme", "globex"):
+            await test.publish({"n": 1}, exchange=public, routing_key=f"{tenant}.run.completed")
+    s = parse(await render(registry))
+    published = {dict(ls)["destination"] for n, ls in s.samples if "published" in n and ls}
+    assert published == {"cdds.integration.events.*.run.completed"}
+    assert s.total("faststream_published_messages_total", status="success") == 2
+    handlers = {dict(ls)["handler"] for n, ls in s.samples if "received" in n and ls}
+    assert handlers == {"cdds.integration.events.*.run.completed"}
+    assert _without_tenant("cdds.events.part.staged") == "cdds.events.part.staged"
 
 
 def management(answer: httpx.Response | Exception) -> httpx.MockTransport:

@@ -1,20 +1,26 @@
 """A service's registry, its exposition at ``GET /metrics`` and FastStream's broker metrics.
 
-The broker middleware (FastStream's ``RabbitPrometheusMiddleware``) counts every message a
+The broker middleware (FastStream's Prometheus middleware for RabbitMQ) counts every message a
 subscriber receives and how it ended (``acked``, ``nacked``, ``rejected``, ``error``) by handler
-(``<exchange>.<routing key>``), times the handler, and counts what the service publishes.
+(``<exchange>.<routing key>``), times the handler, and counts what the service publishes. On the
+public exchanges the routing key's tenant is written ``*`` (``cdds.integration.events.*.run.
+completed``): a label per tenant would grow without bound.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from faststream.asgi import AsgiResponse, get
 from faststream.asgi.types import ASGIApp
-from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+from faststream.prometheus import ConsumeAttrs, PrometheusMiddleware
+from faststream.rabbit.prometheus.provider import RabbitMetricsSettingsProvider
+from faststream.rabbit.response import RabbitPublishCommand
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from cdds_shared.logging import get_logger
+from cdds_shared.messaging.public import EVENTS_EXCHANGE, REQUESTS_EXCHANGE
 
 __all__ = ["CONTENT_TYPE", "Refresh", "broker_metrics", "metrics_route", "new_registry", "render"]
 
@@ -30,9 +36,35 @@ def new_registry() -> CollectorRegistry:
     return CollectorRegistry(auto_describe=True)
 
 
-def broker_metrics(registry: CollectorRegistry, service: str) -> RabbitPrometheusMiddleware:
-    """FastStream's message metrics (``faststream_*``, label ``app_name`` = ``service``)."""
-    return RabbitPrometheusMiddleware(registry=registry, app_name=f"cdds-{service}")
+PER_TENANT = (f"{REQUESTS_EXCHANGE}.", f"{EVENTS_EXCHANGE}.")
+
+
+def _without_tenant(destination: str) -> str:
+    """``cdds.integration.events.acme.run.completed`` → ``….events.*.run.completed``."""
+    for prefix in PER_TENANT:
+        if destination.startswith(prefix):
+            _, _, event = destination[len(prefix) :].partition(".")
+            return f"{prefix}*.{event}"
+    return destination
+
+
+class _Destinations(RabbitMetricsSettingsProvider):
+    def get_consume_attrs_from_message(self, msg: Any) -> ConsumeAttrs:
+        attrs = super().get_consume_attrs_from_message(msg)
+        attrs["destination_name"] = _without_tenant(attrs["destination_name"])
+        return attrs
+
+    def get_publish_destination_name_from_cmd(self, cmd: RabbitPublishCommand) -> str:
+        return _without_tenant(super().get_publish_destination_name_from_cmd(cmd))
+
+
+def broker_metrics(registry: CollectorRegistry, service: str) -> PrometheusMiddleware[Any, Any]:
+    """FastStream's message metrics (``faststream_*``, label ``app_name`` = ``cdds-<service>``)."""
+    return PrometheusMiddleware(
+        settings_provider_factory=lambda _: _Destinations(),
+        registry=registry,
+        app_name=f"cdds-{service}",
+    )
 
 
 async def render(registry: CollectorRegistry, refresh: Sequence[Refresh] = ()) -> bytes:
