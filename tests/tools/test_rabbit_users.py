@@ -151,10 +151,13 @@ def test_the_services_user_on_the_running_broker(stack: StackInfo) -> None:
         if guest.status_code != 404:  # kept only while processes still use it
             connections = api.get("/api/connections", params={"columns": "user"}).json()
             assert any(c.get("user") == GUEST[0] for c in connections)
-    # No management access for the services' user
+    # The services' user reads its virtual hosts' queues (the janitor's queue metrics) and
+    # administers nothing
     password = unquote(urlsplit(stack.rabbit_url).password or "")
-    denied = httpx.get(f"{stack.rabbit_management_url}/api/whoami", auth=(service, password))
-    assert denied.status_code == 401
+    api_url, auth = stack.rabbit_management_url, (service, password)
+    assert httpx.get(f"{api_url}/api/queues/%2F", auth=auth).status_code == 200
+    assert httpx.get(f"{api_url}/api/users", auth=auth).status_code in (401, 403)
+    assert httpx.put(f"{api_url}/api/vhosts/cdds-not-allowed", auth=auth).status_code in (401, 403)
 
 
 @pytest.mark.integration
