@@ -137,8 +137,10 @@ async def test_queue_depths_and_dead_letters_come_from_the_management_api() -> N
         httpx.ConnectError("refused"),
         httpx.ReadTimeout("slow"),
         httpx.Response(200, text="<html>"),
+        httpx.Response(200, json={"error": "not a list"}),
+        httpx.Response(200, json=[{"name": "cdds.q", "messages": "many"}]),
     ],
-    ids=["refused credentials", "down", "timeout", "not json"],
+    ids=["refused credentials", "down", "timeout", "not json", "not a list", "not a number"],
 )
 async def test_a_management_api_that_fails_leaves_up_0_and_the_scrape_answering(
     answer: httpx.Response | Exception,

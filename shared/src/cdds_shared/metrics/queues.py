@@ -56,6 +56,7 @@ class QueueMetrics(Collector):
         self._path = f"/api/queues/{quote(vhost, safe='')}"
         self._transport = transport
         self.queues: list[QueueDepth] | None = None
+        self._failing = False
         if registry is not None:
             registry.register(self)
 
@@ -66,21 +67,17 @@ class QueueMetrics(Collector):
             ) as api:
                 response = await api.get(self._path, params={"columns": COLUMNS})
                 response.raise_for_status()
-                found = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            if self.queues is not None:  # log the change, not every scrape
-                log.warning("RabbitMQ management API not answering", error=str(exc))
-            self.queues = None
+                queues = _depths(response.json())
+        except (httpx.HTTPError, ValueError, TypeError) as exc:
+            if not self._failing:  # log the change, not every scrape
+                log.warning(
+                    "queue metrics unavailable: the management API does not answer",
+                    setting="CDDS_RABBIT__MANAGEMENT_URL",
+                    error=str(exc),
+                )
+            self._failing, self.queues = True, None
             return
-        self.queues = [
-            QueueDepth(
-                q["name"],
-                int(q.get("messages") or 0),
-                int(q.get("messages_ready") or 0),
-            )
-            for q in found
-            if isinstance(q, dict) and str(q.get("name", "")).startswith("cdds.")
-        ]
+        self._failing, self.queues = False, queues
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
@@ -110,3 +107,14 @@ class QueueMetrics(Collector):
             if q.dead:
                 dead.add_metric([q.name], q.messages)
         yield from (messages, ready, dead)
+
+
+def _depths(found: object) -> list[QueueDepth]:
+    """The ``cdds.*`` queues of an answer of ``GET /api/queues/<vhost>``."""
+    if not isinstance(found, list):
+        raise TypeError(f"not a list of queues: {type(found).__name__}")
+    return [
+        QueueDepth(q["name"], int(q.get("messages") or 0), int(q.get("messages_ready") or 0))
+        for q in found
+        if isinstance(q, dict) and str(q.get("name", "")).startswith("cdds.")
+    ]
