@@ -3,14 +3,16 @@
 # from the Go module proxy, idempotently, at the versions of deploy/k8s/versions.env, into
 # $CDDS_CACHE_DIR/bin/<tool>-<version> (default ~/.cache/cdds), where tests/infra/kube_tools.py finds
 # them: kustomize, kube-apiserver, kube-controller-manager, etcd, keda-operator,
-# keda-adapter (KEDA's metrics apiserver), and KEDA's CRDs into $CDDS_CACHE_DIR/keda-<version>/crds/.
+# keda-adapter (KEDA's metrics apiserver), and KEDA's CRDs into $CDDS_CACHE_DIR/keda-<version>/crds/;
+# and promtool, which checks and unit-tests the alert rules of deploy/prometheus/.
 #
 #   scripts/k8s-tools.sh                  # everything missing
-#   scripts/k8s-tools.sh kubernetes etcd  # only these parts (kustomize kubernetes etcd keda)
+#   scripts/k8s-tools.sh kubernetes etcd  # only these parts (kustomize kubernetes etcd keda promtool)
 #
 # Cold on 2 cores (empty Go module and build caches, docs/deploy.md has the table): kube-apiserver
 # with kube-controller-manager 768 s, the KEDA operator with its metrics apiserver 597 s, etcd 62 s,
-# kustomize 33 s; when everything is cached this script takes a second.
+# kustomize 33 s, promtool 447 s (without its service-discovery plugins; 1 011 s with them);
+# when everything is cached this script takes a second.
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -67,6 +69,18 @@ build_kustomize() {
   timed "kustomize $KUSTOMIZE_VERSION" \
     env GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
   install_built "$gobin" "$KUSTOMIZE_VERSION" kustomize
+}
+
+build_promtool() {
+  missing "promtool-$PROMTOOL_VERSION" || return 0
+  local gobin="$work_root/promtool-bin"
+  # Prometheus v3.X.Y is the Go module's v0.3XX.Y; its go.mod has no replaces, so go install works.
+  # remove_all_sd leaves out the service-discovery plugins (cloud SDKs, Kubernetes client):
+  # checking and unit-testing rules needs none, and they were most of the build.
+  timed "promtool $PROMTOOL_VERSION" \
+    env GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath -tags remove_all_sd -ldflags "-s -w" \
+    "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
+  install_built "$gobin" "$PROMTOOL_VERSION" promtool
 }
 
 # replaces_of <go.mod> <module prefix regex> <version>: a replace line per local (./ or ../)
@@ -154,10 +168,10 @@ build_keda() {
 }
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(kustomize kubernetes etcd keda)
+[ ${#parts[@]} -gt 0 ] || parts=(kustomize kubernetes etcd keda promtool)
 for part in "${parts[@]}"; do
   case "$part" in
-    kustomize | kubernetes | etcd | keda)
+    kustomize | kubernetes | etcd | keda | promtool)
       # Two runs at once (bootstrap and a developer) would build the same part twice on a busy
       # machine: the second waits for the first, then finds it cached. Different parts may
       # build side by side.
@@ -166,7 +180,7 @@ for part in "${parts[@]}"; do
       "build_$part"
       exec 9>&-
       ;;
-    *) log "unknown part: $part (kustomize kubernetes etcd keda)"; exit 2 ;;
+    *) log "unknown part: $part (kustomize kubernetes etcd keda promtool)"; exit 2 ;;
   esac
 done
 log "ready in $BIN_DIR: ${parts[*]}"

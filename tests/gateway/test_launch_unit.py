@@ -80,6 +80,7 @@ async def test_a_run_starts_published_and_recorded_on_its_job() -> None:
     again = await deps.jobs.get(job.id, Scope(ALICE.tenant))
     assert again is not None and again.last_run_id == run.id
     assert await audited(deps, "run.start") == ["success"]
+    assert deps.metrics.registry.get_sample_value("cdds_runs_started_total") == 1
 
 
 async def test_no_certificate_refuses_and_leaves_nothing() -> None:
@@ -95,6 +96,7 @@ async def test_no_certificate_refuses_and_leaves_nothing() -> None:
     assert publish.messages == []
     assert await deps.runs.live_run(run.id, Scope(ALICE.tenant)) is None
     assert await audited(deps, "run.start") == ["failure"]
+    assert deps.metrics.registry.get_sample_value("cdds_runs_started_total") == 0
 
 
 async def test_rabbitmq_not_confirming_removes_the_run_again() -> None:
@@ -112,6 +114,7 @@ async def test_rabbitmq_not_confirming_removes_the_run_again() -> None:
     assert await deps.runs.live_run(run.id, Scope(ALICE.tenant)) is None
     untouched = await deps.jobs.get(job.id, Scope(ALICE.tenant))
     assert untouched is not None and untouched.last_run_id is None
+    assert deps.metrics.registry.get_sample_value("cdds_runs_started_total") == 0
 
 
 async def test_a_full_backlog_refuses_people_but_not_the_scheduler() -> None:

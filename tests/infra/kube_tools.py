@@ -34,11 +34,12 @@ _VERSION_OF = {
     "etcd": "ETCD_VERSION",
     "keda-operator": "KEDA_VERSION",
     "keda-adapter": "KEDA_VERSION",
+    "promtool": "PROMTOOL_VERSION",
 }
 
 
 def tool(name: str) -> Path:
-    """The cached binary ``name`` (``kustomize``, ``kube-apiserver``, ``etcd`` …)."""
+    """The cached binary ``name`` (``kustomize``, ``kube-apiserver``, ``etcd``, ``promtool`` …)."""
     path = CACHE_DIR / "bin" / f"{name}-{VERSIONS[_VERSION_OF[name]]}"
     if not os.access(path, os.X_OK):
         pytest.fail(f"{path} is missing: {HOW}", pytrace=False)

@@ -4,7 +4,8 @@ A worker's composition root (its ``app.py``) builds a ``WorkerRuntime`` once —
 the fate of its messages, the dependency gate and checks; nothing connects — builds its deps on
 that broker, and hands its subscribers (a ``RabbitRouter``) and life-cycle hooks to
 ``WorkerRuntime.app``. The ``WorkerApp`` it gets back waits for the dependencies when it starts,
-declares the topology, and serves ``/healthz`` and ``/readyz``.
+declares the topology, and serves ``/healthz``, ``/readyz`` and ``/metrics`` (the runtime's
+registry: FastStream's message metrics and the worker's own, docs/operations.md § Metrics).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 from faststream.rabbit import Channel, RabbitBroker, RabbitRouter
+from prometheus_client import CollectorRegistry
 
 from cdds_shared.health import Phase, health_routes
 from cdds_shared.logging import configure_logging, get_logger
@@ -29,6 +31,7 @@ from cdds_shared.messaging import (
     make_broker,
     topology_of,
 )
+from cdds_shared.metrics import broker_metrics, metrics_route, new_registry
 from cdds_shared.runtime import Check, await_dependencies, dependency_checks
 from cdds_shared.settings import Settings
 from cdds_shared.shutdown import InFlight, exit_zero_after_drain
@@ -44,19 +47,22 @@ class WorkerHooks:
     consuming (connect clients), ``after_startup`` once it consumes (background loops),
     ``on_shutdown`` after consuming stopped and in-flight messages finished. ``on_give_up``
     fails the run a message belongs to when its fate is a dead letter (``messaging/fate.py``);
-    without it (the janitor) nothing but the message is given up."""
+    without it (the janitor) nothing but the message is given up. ``on_scrape`` runs before
+    each ``GET /metrics`` (bounded, never failing the scrape: ``metrics/registry.py``)."""
 
     on_startup: list[Hook] = field(default_factory=list)
     after_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
     on_give_up: GiveUp | None = None
+    on_scrape: list[Hook] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class WorkerRuntime:
     """What every worker shares, built once from the settings; nothing connects here.
     ``channel`` is the one consumer channel of its subscribers: ``CDDS_RABBIT__PREFETCH``
-    messages per consumer, like every other consumer's."""
+    messages per consumer, like every other consumer's. ``registry`` is this app's metrics
+    registry (never the global one), served at ``/metrics``."""
 
     service: str
     dependencies: tuple[str, ...]
@@ -68,6 +74,7 @@ class WorkerRuntime:
     fate: FatePolicy
     inflight: InFlight
     startup_timeout_seconds: float
+    registry: CollectorRegistry
 
     @classmethod
     def build(
@@ -78,7 +85,10 @@ class WorkerRuntime:
         topology = topology_of(settings)
         gate = DependencyGate(checks, probe_interval=settings.retry.probe_interval_seconds)
         fate = FatePolicy(settings.retry, topology, gate=gate)
-        broker = make_broker(settings.rabbit, fate=fate)
+        registry = new_registry()
+        broker = make_broker(
+            settings.rabbit, fate=fate, middlewares=(broker_metrics(registry, service),)
+        )
         inflight = InFlight()
         broker.insert_middleware(inflight)  # outermost: it sees held messages too
         return cls(
@@ -96,6 +106,7 @@ class WorkerRuntime:
             fate=fate,
             inflight=inflight,
             startup_timeout_seconds=settings.startup_timeout_seconds,
+            registry=registry,
         )
 
     def app(
@@ -104,9 +115,9 @@ class WorkerRuntime:
         hooks: WorkerHooks,
         routes: Sequence[tuple[str, ASGIApp]] = (),
     ) -> WorkerApp:
-        """The worker: ``subscribers`` on the broker, ``hooks`` in its life, ``/healthz`` and
-        ``/readyz`` plus the worker's own ``routes`` (e.g. the janitor's ``/metrics``) on the
-        port ``faststream run`` is given."""
+        """The worker: ``subscribers`` on the broker, ``hooks`` in its life, ``/healthz``,
+        ``/readyz`` and ``/metrics`` plus the worker's own ``routes`` on the port
+        ``faststream run`` is given."""
         self.broker.include_router(subscribers)
         self.fate.on_give_up = hooks.on_give_up
         log = get_logger(f"cdds.{self.service}")
@@ -122,7 +133,11 @@ class WorkerRuntime:
         return WorkerApp(
             self,
             subscribers,
-            asgi_routes=[*health_routes(self.broker, self.checks, self.gate, phase), *routes],
+            asgi_routes=[
+                *health_routes(self.broker, self.checks, self.gate, phase),
+                metrics_route(self.registry, hooks.on_scrape),
+                *routes,
+            ],
             on_startup=hooks.on_startup,
             # Ready only once the topology is declared and the background loops run.
             after_startup=[declare, *hooks.after_startup, phase.start],

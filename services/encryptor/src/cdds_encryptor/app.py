@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from cdds_encryptor.deps import EncryptorDeps
 from cdds_encryptor.subscribers import subscribers
+from cdds_shared.metrics import EncryptorMetrics
 from cdds_shared.runtime import settings_or_exit
 from cdds_shared.settings import Settings
 from cdds_shared.worker import WorkerApp, WorkerHooks, WorkerRuntime
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> WorkerApp:
         minio=settings.minio,
         transit=settings.transit,
         retention=settings.retention,
+        metrics=EncryptorMetrics(runtime.registry),
     )
     hooks = WorkerHooks(
         on_startup=[deps.start],

@@ -64,7 +64,8 @@ async def seal_part(message: PartStaged, deps: EncryptorDeps) -> None:
         await _fail(deps, run_id, f"cannot seal the files: {exc}")
         return
     try:
-        artifact = await _seal(message, run, aid, cert.der, cert.seal_mode, cert.sha256, deps)
+        with deps.metrics.sealing():
+            artifact = await _seal(message, run, aid, cert.der, cert.seal_mode, cert.sha256, deps)
     except (TransitError, NotFoundError) as exc:
         # A copy of this message sealed the part meanwhile and removed the staged object.
         recorded = await deps.runs.find_artifact(aid)
@@ -82,6 +83,7 @@ async def seal_part(message: PartStaged, deps: EncryptorDeps) -> None:
         await deps.objects.delete(artifact.object_key)  # a concurrent duplicate won
         artifact = await deps.runs.find_artifact(aid) or artifact
     else:
+        deps.metrics.sealed(artifact.size)
         log.info("part sealed", run_id=run_id, artifact_id=aid, bytes=artifact.size)
     await deps.objects.delete(message.staging_key)
     await _finish(deps, artifact)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from cdds_exporter.deps import ExporterDeps
 from cdds_exporter.subscribers import subscribers
 from cdds_exporter.watchdog import Watchdog
+from cdds_shared.metrics import ExporterMetrics
 from cdds_shared.runtime import settings_or_exit
 from cdds_shared.settings import Settings
 from cdds_shared.worker import WorkerApp, WorkerHooks, WorkerRuntime
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> WorkerApp:
         minio=settings.minio,
         transit=settings.transit,
         export=settings.export,
+        metrics=ExporterMetrics(runtime.registry),
     )
     watchdog = Watchdog(deps)
     hooks = WorkerHooks(

@@ -3,11 +3,12 @@ and the export settings."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from faststream.rabbit import RabbitBroker
 
 from cdds_shared.adapters.postgres_ucs import PostgresUcsSource
+from cdds_shared.metrics import ExporterMetrics
 from cdds_shared.ports.ucs import UcsSource
 from cdds_shared.runs.deps import RunDeps
 from cdds_shared.runs.dispatch_store import DispatchStore
@@ -27,6 +28,7 @@ class ExporterDeps(RunDeps):
     ucs: UcsSource
     export: ExportSettings
     dispatch: DispatchStore
+    metrics: ExporterMetrics = field(default_factory=ExporterMetrics)
 
     @classmethod
     def build(
@@ -38,6 +40,7 @@ class ExporterDeps(RunDeps):
         minio: MinioSettings,
         transit: TransitSettings,
         export: ExportSettings,
+        metrics: ExporterMetrics | None = None,
     ) -> ExporterDeps:
         """From the settings parts the exporter uses; no connection is made."""
         common = cls.common(broker, mongo=mongo, minio=minio, transit=transit)
@@ -46,6 +49,7 @@ class ExporterDeps(RunDeps):
             ucs=PostgresUcsSource.from_settings(ucs),
             export=export,
             dispatch=DispatchStore(common["documents"]),
+            metrics=metrics or ExporterMetrics(),
         )
 
     async def start(self) -> None:

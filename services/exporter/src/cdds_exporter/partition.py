@@ -199,6 +199,8 @@ class _PartitionExport:
             await self.deps.objects.delete(key)
             if (checkpoint["last_id"], checkpoint["last"]) != (part.last_id, not part.full):
                 raise TransientError("this partition was cut differently by another exporter")
+        else:
+            self.deps.metrics.staged(part.records, part.size)
         await self._announce(checkpoint)
         self.total = checkpoint["total"]
         await self.deps.runs.record_partition_progress(run.id, p, records=self.total)

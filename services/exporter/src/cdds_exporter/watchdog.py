@@ -17,6 +17,7 @@ from cdds_exporter.dispatch import dispatch_all, republish_lost, waiting_for_tur
 from cdds_exporter.planning import start_run
 from cdds_shared.logging import get_logger
 from cdds_shared.runs.lifecycle import announce_overdue, fail_stalled
+from cdds_shared.runs.model import utcnow
 
 __all__ = ["Watchdog"]
 
@@ -47,13 +48,16 @@ class Watchdog:
                 await task
 
     async def check(self) -> list[str]:
-        """Fail stalled runs; announce finished runs whose announcer died. Returns failed ids."""
+        """Fail stalled runs; announce finished runs whose announcer died; count the runs in
+        progress for ``/metrics``. Returns failed ids."""
         d = self._deps
         await announce_overdue(d.runs, d.publish)
         waiting = waiting_for_turn(await d.dispatch.active_runs())
-        return await fail_stalled(
+        failed = await fail_stalled(
             d.runs, d.publish, d.objects, d.staging_prefix, self._timeout, waiting_turn=waiting
         )
+        d.metrics.in_progress((run.requested_at for run in await d.runs.active()), utcnow())
+        return failed
 
     async def dispatch(self) -> None:
         """Republish lost dispatches, then a dispatch pass for every tenant with active runs

@@ -4,7 +4,8 @@ run's tenant on ``cdds.integration.events`` (``usecases/announce.py`` says what)
 Each internal event has its own work queue (``cdds.gateway.run-completed``,
 ``cdds.gateway.run-failed``, ``cdds.gateway.artifact-expired``), so an announcement RabbitMQ
 or MongoDB could not make is retried through the delay queues like any work item, then
-dead-lettered where an operator can replay it.
+dead-lettered where an operator can replay it. Each run's end is counted here too
+(``cdds_runs_completed_total``, ``cdds_runs_failed_total``): every end passes once.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ def install(broker: RabbitBroker, deps: GatewayDeps, topology: Topology) -> None
     async def on_run_completed(message: RunCompleted) -> None:
         """``TENANT.run.completed`` with every file to download."""
         await announce(message)
+        deps.metrics.runs.ended(message.status)
 
     @broker.subscriber(failed, EVENTS)
     async def on_run_failed(message: RunFailed) -> None:
         """``TENANT.run.failed`` with the reason."""
         await announce(message)
+        deps.metrics.runs.ended("failed")
 
     @broker.subscriber(expired, EVENTS)
     async def on_artifact_expired(message: ArtifactExpired) -> None:

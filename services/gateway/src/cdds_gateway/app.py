@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from cdds_gateway import announcer, edge, intake, openapi, scheduler
+from cdds_gateway import metrics as prometheus
 from cdds_gateway.api import ROUTERS as API_ROUTERS
 from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.errors import install_error_handlers
@@ -25,6 +26,7 @@ from cdds_gateway.web import install as install_pages
 from cdds_gateway.web.render import STATIC
 from cdds_shared.logging import configure_logging, get_logger
 from cdds_shared.messaging import declare_topology, make_broker, topology_of
+from cdds_shared.metrics import broker_metrics
 from cdds_shared.runs.model import utcnow
 from cdds_shared.runtime import (
     dependency_checks,
@@ -61,8 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     log = get_logger("cdds.gateway")
     checks = dependency_checks(settings, DEPENDENCIES)
     wait_for_dependencies("gateway", checks, settings.startup_timeout_seconds)
-    broker = make_broker(settings.rabbit)
-    deps = GatewayDeps.build(broker, settings)
+    metrics = prometheus.GatewayMetrics()
+    broker = make_broker(
+        settings.rabbit, middlewares=(broker_metrics(metrics.registry, "gateway"),)
+    )
+    deps = GatewayDeps.build(broker, settings, metrics)
     intake.install(broker, deps, topology_of(settings))
     announcer.install(broker, deps, topology_of(settings))
     background: list[Callable[[], Coroutine[Any, Any, None]]] = []
@@ -107,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (*API_ROUTERS, *WEB_ROUTERS):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    prometheus.install(app, metrics)  # last: its request counter is the outermost middleware
 
     # docs/operations.md, "Probes": liveness touches no dependency (an outage must not restart
     # the pods); readiness is what the gateway needs to serve now, its own broker connection too.

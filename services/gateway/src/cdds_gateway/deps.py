@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated
 
@@ -11,6 +11,7 @@ from faststream.rabbit import RabbitBroker
 
 from cdds_gateway.coalesce import Coalescer
 from cdds_gateway.jobs_store import JobStore
+from cdds_gateway.metrics import GatewayMetrics
 from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.adapters.mongo import MongoDocumentStore
 from cdds_shared.audit import AuditLog
@@ -42,6 +43,7 @@ class GatewayDeps:
     publish: Publish
     reads: Coalescer
     dispatch: DispatchStore
+    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
 
     @property
     def integrations(self) -> IntegrationStore:
@@ -49,13 +51,17 @@ class GatewayDeps:
         return IntegrationStore(self.documents, self.identity)
 
     @classmethod
-    def build(cls, broker: RabbitBroker, settings: Settings) -> GatewayDeps:
-        return cls.of(
+    def build(
+        cls, broker: RabbitBroker, settings: Settings, metrics: GatewayMetrics | None = None
+    ) -> GatewayDeps:
+        deps = cls.of(
             settings,
             MongoDocumentStore(settings.mongo),
             MinioObjectStore(settings.minio),
             partial(publish, broker),
         )
+        deps.metrics = metrics or deps.metrics
+        return deps
 
     @classmethod
     def of(

@@ -2,7 +2,8 @@
 
 Retention timers (``ArtifactDue``) arrive from the hold queue; a periodic sweep catches whatever
 a lost timer missed; a bucket lifecycle rule is the last backstop. ``GET /metrics`` exports the
-deletion lag. See ``docs/retention.md``.
+deletion lag, and the depth of every ``cdds.*`` queue with its dead letters (read from the
+management API at each scrape). See ``docs/retention.md`` and docs/operations.md § Metrics.
 
 Its composition root: the runtime, deps and subscribers are built here once; nothing connects
 until the app starts.
@@ -16,6 +17,7 @@ from cdds_janitor.deps import JanitorDeps
 from cdds_janitor.metrics import JanitorMetrics
 from cdds_janitor.subscribers import subscribers
 from cdds_janitor.sweeper import Sweeper
+from cdds_shared.metrics import QueueMetrics
 from cdds_shared.runtime import settings_or_exit
 from cdds_shared.settings import Settings
 from cdds_shared.worker import WorkerApp, WorkerHooks, WorkerRuntime
@@ -35,11 +37,13 @@ def create_app(settings: Settings | None = None) -> WorkerApp:
         minio=settings.minio,
         retention=settings.retention,
     )
-    metrics = JanitorMetrics()
+    metrics = JanitorMetrics(runtime.registry)
+    queues = QueueMetrics(settings.rabbit, runtime.registry)
     sweeper = Sweeper(deps, metrics, settings.janitor.sweep_interval_seconds)
     hooks = WorkerHooks(
         on_startup=[deps.start],
         after_startup=[deps.timer.declare, sweeper.start],
         on_shutdown=[sweeper.stop, deps.stop],
+        on_scrape=[queues.refresh],
     )
-    return runtime.app(subscribers(runtime, deps, metrics), hooks, routes=[metrics.route()])
+    return runtime.app(subscribers(runtime, deps, metrics), hooks)

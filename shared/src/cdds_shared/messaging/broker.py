@@ -4,8 +4,10 @@ and the one fate policy that maps the error taxonomy to ack / retry / dead lette
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from faststream._internal.types import BrokerMiddleware
 from faststream.rabbit import Channel, RabbitBroker
 
 from cdds_shared.messaging.fate import FatePolicy
@@ -18,17 +20,22 @@ __all__ = ["make_broker", "publish", "publish_public"]
 
 
 def make_broker(
-    settings: RabbitSettings, *, fate: FatePolicy | None = None, **kwargs: Any
+    settings: RabbitSettings,
+    *,
+    fate: FatePolicy | None = None,
+    middlewares: Sequence[BrokerMiddleware[Any, Any]] = (),
+    **kwargs: Any,
 ) -> RabbitBroker:
     """A broker whose consumed messages meet ``fate`` (default: the default retry settings, no
-    run to fail, no pause; a worker passes its own, see ``worker.py``)."""
+    run to fail, no pause; a worker passes its own, see ``worker.py``). ``middlewares`` wrap
+    the fate (outer first), so they see how it settled each message (e.g. the metrics)."""
     fate = fate or FatePolicy()
     broker = RabbitBroker(
         settings.url.get_secret_value(),
         default_channel=Channel(
             prefetch_count=settings.prefetch, publisher_confirms=True, on_return_raises=True
         ),
-        middlewares=(fate,),
+        middlewares=(*middlewares, fate),
         graceful_timeout=30.0,
         **kwargs,
     )

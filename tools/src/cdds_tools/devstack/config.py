@@ -118,7 +118,7 @@ class StackConfig:
         h = self.host
         values = {
             "CDDS_ENVIRONMENT": "development",
-            # The services' own user: ``cdds.*`` on ``/`` only, no management access.
+            # The services' own user: ``cdds.*`` on ``/`` only (management: its own queues' depths).
             "CDDS_RABBIT__URL": self.rabbit_url(self.rabbit_users().service),
             "CDDS_RABBIT__MANAGEMENT_URL": f"http://{h}:{self.rabbit_management_port}",
             "CDDS_MONGO__URL": f"mongodb://{h}:{self.mongo_port}/",

@@ -1,10 +1,11 @@
 """The local RabbitMQ's users: an operator and the services' own user, never ``guest``.
 
 - ``cdds-ops``: administrator, for people and tests (management API, virtual hosts);
-- ``cdds-services``: what gateway, exporter, encryptor and janitor connect as. No management
-  tag (the workers never call the management API) and, on vhost ``/``, only the ``cdds.*``
-  exchanges and queues — plus writing to the default exchange (``amq.default``), where the
-  encryptor parks retention timers in their hold queue by name.
+- ``cdds-services``: what gateway, exporter, encryptor and janitor connect as. The
+  ``management`` tag only (the janitor reads its virtual hosts' queue depths for ``/metrics``;
+  it sees no other virtual host) and, on vhost ``/``, only the ``cdds.*`` exchanges and queues
+  — plus writing to the default exchange (``amq.default``), where the encryptor parks
+  retention timers in their hold queue by name.
 
 Passwords are random, made once and kept in ``.local/rabbitmq-users.json`` (mode 0600). After
 RabbitMQ starts, and on every ``make up``, ``ensure_users`` applies them through the management
@@ -30,6 +31,7 @@ __all__ = [
     "GUEST",
     "OPS_USER",
     "SERVICE_PERMISSIONS",
+    "SERVICE_TAGS",
     "SERVICE_USER",
     "BrokerUsers",
     "add_vhost",
@@ -40,6 +42,9 @@ __all__ = [
 OPS_USER = "cdds-ops"
 SERVICE_USER = "cdds-services"
 GUEST = ("guest", "guest")
+SERVICE_TAGS = "management"
+"""The services' user may read its virtual hosts' queues over the management API (the janitor's
+queue metrics, docs/operations.md § Metrics), nothing more."""
 SERVICE_PERMISSIONS = {
     "configure": r"^cdds\.",
     "write": r"^(cdds\..*|amq\.default)$",
@@ -132,7 +137,7 @@ def ensure_users(
     connection uses it. ``transport``: for tests."""
     api = _admin(management_url, [users.ops, GUEST], transport)
     try:
-        for (name, password), tags in ((users.ops, "administrator"), (users.service, "")):
+        for (name, password), tags in ((users.ops, "administrator"), (users.service, SERVICE_TAGS)):
             api.put(
                 f"/api/users/{name}", json={"password": password, "tags": tags}
             ).raise_for_status()

@@ -205,7 +205,8 @@ async def open_download(
     if wanted is not None:
         headers["Content-Range"] = wanted.content_range(artifact.size)
     await record(deps, principal, "artifact.download", artifact.id, client=client, **detail)
-    return Download(206 if wanted else 200, headers, body)
+    deps.metrics.downloads.started("stream")
+    return Download(206 if wanted else 200, headers, deps.metrics.downloads.counted("stream", body))
 
 
 def _store_answers_alike(range_header: str | None, wanted: ByteRange | None) -> bool:
@@ -242,6 +243,7 @@ async def _redirect(
         deps, principal, "artifact.download", artifact.id, client=client, via="redirect",
         **detail,
     )  # fmt: skip
+    deps.metrics.downloads.started("redirect")
     # The URL is a credential for a minute: never cached, never shown to another site.
     return Download(307, {"Location": url, "Cache-Control": "no-store"})
 
@@ -333,4 +335,6 @@ async def open_zip(
         )  # fmt: skip
     name = f"cdds-{len(artifacts)}-files-{now:%Y%m%dT%H%M%SZ}.zip"
     headers = {"Content-Type": "application/zip", "Content-Disposition": _disposition(name)}
-    return Download(200, headers, zip_stream([entry(a) for a in artifacts]))
+    deps.metrics.downloads.started("zip")
+    body = deps.metrics.downloads.counted("zip", zip_stream([entry(a) for a in artifacts]))
+    return Download(200, headers, body)

@@ -114,6 +114,7 @@ async def launch(
         log.warning("run not started: RabbitMQ did not confirm", run_id=run.id, error=error)
         await audit("failure", reason=f"RabbitMQ did not confirm: {type(exc.cause).__name__}")
         raise service_unavailable() from None
+    deps.metrics.runs.started.inc()
     await audit()
     log.info("run requested", run_id=run.id, job_id=run.job_id, owner=run.owner)
     return run
