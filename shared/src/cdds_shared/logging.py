@@ -1,5 +1,10 @@
 """structlog set-up, once per entrypoint: JSON off a TTY, console on one; correlation ids bound
-with ``bind_correlation`` travel on every line of a message's handling (contextvars)."""
+with ``bind_correlation`` travel on every line of a message's handling (contextvars).
+
+The libraries' loggers go through the same root handler: FastStream's (its module logger has a
+text handler of its own; the broker's is ``BROKER_LOGGER``, given to every broker by
+``make_broker``) and uvicorn's (run with ``log_config=None``; if uvicorn configured its own
+handlers anyway, they are replaced). So every line a service writes is one format."""
 
 from __future__ import annotations
 
@@ -9,7 +14,11 @@ from typing import Any
 
 import structlog
 
-__all__ = ["bind_correlation", "configure_logging", "get_logger"]
+__all__ = ["BROKER_LOGGER", "bind_correlation", "configure_logging", "get_logger"]
+
+BROKER_LOGGER = "faststream.rabbit"
+"""The logger of FastStream's brokers ("Received", "Processed", with queue and message id)."""
+_OWN_HANDLERS = ("faststream", "faststream.access", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
@@ -46,6 +55,11 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in _OWN_HANDLERS:
+        library = logging.getLogger(name)
+        if library.handlers:  # a text handler of its own: through the root's instead
+            library.handlers.clear()
+            library.propagate = True
     # Client libraries are chatty at INFO and may echo URLs; keep them at WARNING.
     for noisy in ("aiormq", "aio_pika", "pymongo", "urllib3", "httpx", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

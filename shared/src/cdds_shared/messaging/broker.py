@@ -4,10 +4,12 @@ and the one fate policy that maps the error taxonomy to ack / retry / dead lette
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from faststream.rabbit import Channel, RabbitBroker
 
+from cdds_shared.logging import BROKER_LOGGER
 from cdds_shared.messaging.fate import FatePolicy
 from cdds_shared.messaging.messages import Message
 from cdds_shared.messaging.public import PublicEvent
@@ -23,6 +25,7 @@ def make_broker(
     """A broker whose consumed messages meet ``fate`` (default: the default retry settings, no
     run to fail, no pause; a worker passes its own, see ``worker.py``)."""
     fate = fate or FatePolicy()
+    kwargs.setdefault("logger", logging.getLogger(BROKER_LOGGER))  # JSON like the rest (logging.py)
     broker = RabbitBroker(
         settings.url.get_secret_value(),
         default_channel=Channel(
