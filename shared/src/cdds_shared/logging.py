@@ -21,6 +21,11 @@ BROKER_LOGGER = "faststream.rabbit"
 _OWN_HANDLERS = ("faststream", "faststream.access", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 
+def _drop_color_message(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    event.pop("color_message", None)  # uvicorn's copy of the message with terminal colours
+    return event
+
+
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     """Configure structlog and the standard library's root logger to share one format."""
     render_json = not sys.stderr.isatty() if json is None else json
@@ -30,6 +35,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
+        _drop_color_message,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer()
