@@ -1,9 +1,11 @@
 """One trace per run (docs/operations.md, "Traces"): the gateway, exporter and encryptor apps
 in-process, each with its own tracer provider (its own ``service.name``) recording into one
-in-memory exporter, against the real RabbitMQ, MongoDB, MinIO and PostgreSQL. A run started
-through the REST API is followed until it completes; then every span of the run shares the
-HTTP request's trace id, the exporter and the encryptor each consumed its messages, and every
-consumer span's parent chain leads back to the HTTP request's span."""
+in-memory exporter, against the real RabbitMQ, MongoDB, MinIO and PostgreSQL. Two runs of one
+tenant started through the REST API are followed until they complete; then, for each, every
+span of the run shares its HTTP request's trace id, the exporter and the encryptor each consumed
+its messages, and every consumer span's parent chain leads back to the HTTP request's span. One
+partition of the tenant is in flight at a time, so the second run's partitions are dispatched
+while the first run's messages are handled: they must still join the second run's trace."""
 
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from tests.infra import StackInfo
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 INTERACTIONS, CONTACTS = 300, 40  # read by the ucs_tenants fixture
-PARTITION_RECORDS = 100  # three partitions, two in flight at once: the dispatch publishes too
+PARTITION_RECORDS = 100  # three partitions per run, one of the tenant's in flight at a time
 CONVERSATION = "messaging.message.conversation_id"  # FastStream: the message's correlation id
 
 
@@ -69,7 +71,9 @@ async def traced(
         update={
             "rabbit": base.rabbit.model_copy(update={"url": SecretStr(vhost)}),
             "ucs": base.ucs.model_copy(update={"dsn": SecretStr(dsn)}),
-            "export": base.export.model_copy(update={"partition_records": PARTITION_RECORDS}),
+            "export": base.export.model_copy(
+                update={"partition_records": PARTITION_RECORDS, "partitions_per_tenant": 1}
+            ),
         }
     )
     spans = InMemorySpanExporter()
@@ -93,7 +97,8 @@ async def traced(
                 await objects.remove_bucket()
 
 
-async def _completed_run(traced: Traced, tenant_id: int, tmp_path: Path) -> str:
+async def _completed_runs(traced: Traced, tenant_id: int, tmp_path: Path) -> list[str]:
+    """Two runs of one user started back to back, once both completed."""
     gateway = traced.gateway
     tenant = await gateway.identity.create_tenant(f"trace-{uuid.uuid4().hex[:6]}", tenant_id)
     cert, _, _ = make_identity(tmp_path)
@@ -105,19 +110,23 @@ async def _completed_run(traced: Traced, tenant_id: int, tmp_path: Path) -> str:
             headers={**auth, "Content-Type": "application/x-pem-file"},
         )
         assert uploaded.status_code == 200, uploaded.text
-        body = {"title": "Traced", "type": "interaction", "run_now": True}
-        created = await api.post("/api/v1/jobs", json=body, headers=auth)
-        assert created.status_code == 201, created.text
-        run_id: str = created.json()["run_id"]
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            run = (await api.get(f"/api/v1/runs/{run_id}", headers=auth)).json()
-            if run["status"] in ("completed", "failed", "no_data", "cancelled"):
-                break
-            await asyncio.sleep(0.2)
-        assert run["status"] == "completed", run
-        assert run["files"] >= 3, "one file per partition at least"
-    return run_id
+        traced.spans.clear()  # sign-in and upload are traces of their own
+        run_ids: list[str] = []
+        for title in ("First", "Second"):
+            body = {"title": title, "type": "interaction", "run_now": True}
+            created = await api.post("/api/v1/jobs", json=body, headers=auth)
+            assert created.status_code == 201, created.text
+            run_ids.append(created.json()["run_id"])
+        for run_id in run_ids:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                run = (await api.get(f"/api/v1/runs/{run_id}", headers=auth)).json()
+                if run["status"] in ("completed", "failed", "no_data", "cancelled"):
+                    break
+                await asyncio.sleep(0.2)
+            assert run["status"] == "completed", run
+            assert run["files"] >= 3, "one file per partition at least"
+    return run_ids
 
 
 def _chain(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[ReadableSpan]:
@@ -136,32 +145,48 @@ async def test_a_run_is_one_trace_from_the_http_request_through_every_message(
     traced: Traced, ucs_tenants: tuple[str, int, int], tmp_path: Path
 ) -> None:
     _, tenant_id, _ = ucs_tenants
-    traced.spans.clear()  # sign-in and upload are traces of their own
 
-    # When a run is started through the REST API and completes
-    run_id = await _completed_run(traced, tenant_id, tmp_path)
+    # When two runs are started through the REST API and complete
+    run_ids = await _completed_runs(traced, tenant_id, tmp_path)
     await traced.stop_workers()
     spans = list(traced.spans.get_finished_spans())
+    by_id = {s.context.span_id: s for s in spans if s.context is not None}
 
-    # Then the request that started it is one server span of the gateway
-    (request,) = [
+    # Then each request that started one is a server span of the gateway, in a trace of its own
+    requests = [
         s
         for s in spans
         if s.kind is SpanKind.SERVER
         and s.attributes is not None
         and s.attributes.get("http.route") == "/api/v1/jobs"
     ]
-    assert _service(request) == "cdds-gateway" and request.parent is None
+    assert len(requests) == 2
+    assert all(_service(r) == "cdds-gateway" and r.parent is None for r in requests)
+    assert len({r.context.trace_id for r in requests if r.context}) == 2
+    for run_id in run_ids:
+        _assert_one_trace(run_id, spans, requests, by_id)
+
+
+def _assert_one_trace(
+    run_id: str,
+    spans: list[ReadableSpan],
+    requests: list[ReadableSpan],
+    by_id: dict[int, ReadableSpan],
+) -> None:
+    of_run = [s for s in spans if s.attributes and s.attributes.get(CONVERSATION) == run_id]
+    assert of_run, "no span about the run's messages"
+    # The request is the one whose trace the run's first message is in
+    (first,) = [s for s in of_run if s.kind is SpanKind.CONSUMER and "run.requested" in s.name]
+    (request,) = [r for r in requests if r.context and first.context
+                  and r.context.trace_id == first.context.trace_id]  # fmt: skip
     assert request.context is not None
     trace_id = request.context.trace_id
 
     # And every span about the run's messages is in the request's trace
-    of_run = [s for s in spans if s.attributes and s.attributes.get(CONVERSATION) == run_id]
-    assert of_run, "no span about the run's messages"
     outside = [
         (s.name, _service(s)) for s in of_run if s.context and s.context.trace_id != trace_id
     ]
-    assert outside == [], "spans of the run in another trace"
+    assert outside == [], f"spans of run {run_id} in another trace"
 
     # And the exporter consumed the request and the partitions, the encryptor the parts
     consumers = [s for s in of_run if s.kind is SpanKind.CONSUMER and s.name.endswith("process")]
@@ -176,7 +201,6 @@ async def test_a_run_is_one_trace_from_the_http_request_through_every_message(
     assert len(partitions) >= 3, "each partition's delivery is in the trace"
 
     # And each consumer span's parents lead back to the HTTP request's span
-    by_id = {s.context.span_id: s for s in spans if s.context is not None}
     for span in consumers:
         chain = _chain(span, by_id)
         assert chain[-1] is request, [(s.name, _service(s)) for s in chain]
