@@ -66,7 +66,9 @@ async def test_admins_read_what_happened_in_their_tenant(world: World) -> None:
         "outcome",
         "detail",
         "client",
+        "request_id",
     }
+    assert started["request_id"] and len(started["request_id"]) == 32, "the POST's own id"
 
     assert [e["action"] for e in await audit(world, action="artifact.*", since=since)] == [
         "artifact.delete",

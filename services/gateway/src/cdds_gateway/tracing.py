@@ -26,5 +26,9 @@ def install(app: FastAPI, tracing: Tracing) -> None:
     if tracing.provider is None:
         return
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=tracing.provider, excluded_urls=EXCLUDED_URLS
+        app,
+        tracer_provider=tracing.provider,
+        excluded_urls=EXCLUDED_URLS,
+        # No span per body chunk: a download streams thousands of them.
+        exclude_spans=["receive", "send"],
     )
