@@ -1,17 +1,21 @@
 """Tracing is off unless ``CDDS_OTEL__ENDPOINT`` is set (nothing installed: no provider, no
-broker middleware, no FastAPI instrumentation), on with it; a run's stored trace context is
-re-entered with ``within``. And the library loggers (FastStream's) write JSON through the root
-handler (docs/operations.md, "Logs" and "Traces")."""
+broker middleware, no FastAPI instrumentation), on with it (spans reach a local OTLP/HTTP
+endpoint); a run's stored trace context is re-entered with ``within``. And the library loggers
+(FastStream's) write JSON through the root handler (docs/operations.md, "Logs" and "Traces")."""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from fastapi import FastAPI
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -136,3 +140,44 @@ def test_faststreams_own_logger_writes_json(capsys: pytest.CaptureFixture[str]) 
     (line,) = capsys.readouterr().err.splitlines()
     logged = json.loads(line)
     assert logged["event"] == "FastStream app starting..." and logged["logger"] == "faststream"
+
+
+class _Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP traces endpoint that keeps what it is sent."""
+
+    received: ClassVar[list[tuple[str, str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, self.headers["Content-Type"], body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_spans_reach_the_endpoint_over_otlp_http() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+        traces = tracing(_settings(endpoint=url), "encryptor")
+        assert traces.provider is not None
+        traces.provider.get_tracer("test").start_span("part.staged process").end()
+
+        traces.close()  # a stopping service flushes what it holds
+    finally:
+        server.shutdown()
+        thread.join()
+
+    ((path, content_type, body),) = _Collector.received
+    assert (path, content_type) == ("/v1/traces", "application/x-protobuf")
+    sent = ExportTraceServiceRequest.FromString(body)
+    (resource_spans,) = sent.resource_spans
+    names = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+    assert names["service.name"] == "cdds-encryptor"
+    assert [s.name for s in resource_spans.scope_spans[0].spans] == ["part.staged process"]
