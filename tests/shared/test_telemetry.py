@@ -181,3 +181,17 @@ def test_spans_reach_the_endpoint_over_otlp_http() -> None:
     names = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
     assert names["service.name"] == "cdds-encryptor"
     assert [s.name for s in resource_spans.scope_spans[0].spans] == ["part.staged process"]
+
+
+def test_a_line_logged_inside_a_span_names_its_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", json=True)
+    tracer = TracerProvider().get_tracer("test")
+    log = logging.getLogger("cdds.test")
+
+    with tracer.start_as_current_span("part.staged process") as span:
+        log.info("inside")
+    log.info("outside")
+
+    inside, outside = (json.loads(line) for line in capsys.readouterr().err.splitlines())
+    assert inside["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert "trace_id" not in outside

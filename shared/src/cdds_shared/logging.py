@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 __all__ = ["BROKER_LOGGER", "bind_correlation", "configure_logging", "get_logger"]
 
@@ -26,6 +27,14 @@ def _drop_color_message(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any
     return event
 
 
+def _add_trace_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """With traces on (docs/operations.md, "Traces"), a line logged in a span names its trace."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+    return event
+
+
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     """Configure structlog and the standard library's root logger to share one format."""
     render_json = not sys.stderr.isatty() if json is None else json
@@ -36,6 +45,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
         _drop_color_message,
+        _add_trace_id,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer()
