@@ -19,7 +19,13 @@ __all__ = ["BROKER_LOGGER", "bind_correlation", "configure_logging", "get_logger
 
 BROKER_LOGGER = "faststream.rabbit"
 """The logger of FastStream's brokers ("Received", "Processed", with queue and message id)."""
-_OWN_HANDLERS = ("faststream", "faststream.access", "uvicorn", "uvicorn.error", "uvicorn.access")
+_OWN_HANDLERS = (
+    "faststream",  # FastStream's module logger: a text handler from its import on
+    "faststream.access.rabbit",  # a broker's default logger (brokers not from ``make_broker``)
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+)
 
 
 def _drop_color_message(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
