@@ -2,7 +2,8 @@
 check, and the main job runs end to end through the gateway: a tenant and a user (``cdds-admin``),
 sign-in, the user's certificate uploaded, a job that runs now, its progress followed, the sealed
 files downloaded through the gateway, decrypted with ``cdds decrypt`` and the user's key, and every
-record compared with the UCS source. Exit status 0 only if all of that holds. It ends by printing
+record compared with the UCS source; then every line the services logged meanwhile is one JSON
+object (docs/operations.md, "Logs"). Exit status 0 only if all of that holds. It ends by printing
 where to sign in to the web pages.
 """
 
@@ -23,8 +24,10 @@ from cdds_shared.settings import load_settings
 from cdds_shared.ucs.seed import seed
 from cdds_tools.devstack import Stack, StackConfig
 from cdds_tools.devstack.config import find_root
+from cdds_tools.devstack.services import SERVICES
 from cdds_tools.gateway_client import GatewayUser, decrypt_files
 from cdds_tools.identity import make_identity
+from cdds_tools.logcheck import log_sizes, not_json, written_since
 from cdds_tools.ucs_compare import compare_interactions
 
 DEMO_TENANT = 9001
@@ -123,6 +126,7 @@ def main() -> int:
     config = StackConfig(root=find_root())
     stack = Stack(config)
     ok = True
+    logs = log_sizes(config.logs / f"{name}.log" for name in SERVICES)
 
     print("1. the stack")
     for row in stack.status():
@@ -152,6 +156,15 @@ def main() -> int:
 
     print("4. an export through the gateway, end to end")
     ok &= asyncio.run(export_and_verify(config, Path(config.local) / "demo"))
+
+    print("5. the services' logs of this demo: one JSON object a line")
+    for path, offset in logs.items():
+        lines = written_since(path, offset)
+        bad = not_json(lines)
+        print(f"   {path.name:14} {len(lines):6} lines, {len(bad)} not JSON")
+        for number, line in bad[:3]:
+            print(f"      line {number} after the demo began: {line[:160]!r}")
+        ok &= not bad
 
     print(
         f"\nSign in at {config.env()['CDDS_GATEWAY__URL']}/login as {DEMO_USER} / {DEMO_PASSWORD}"

@@ -14,6 +14,7 @@ import pytest
 from cdds_shared.runs import build_manifest, member_names
 from cdds_shared.ucs.query import UcsQuery
 from cdds_tools.identity import make_identity
+from cdds_tools.logcheck import not_json
 from tests.e2e.pipeline import Pipeline, Worker, by_id
 
 pytestmark = pytest.mark.integration
@@ -250,3 +251,12 @@ async def test_certificate_replaced_by_a_larger_key_mid_run_cannot_overflow_the_
     assert run.error is not None and "replaced during the run" in run.error
     assert all(a.size <= 8 * 1024 for a in await pipeline.runs.artifacts(run_id))
     await pipeline.wait_until(lambda: _count(pipeline, staging), lambda n: n == 0)
+
+
+async def test_the_workers_log_one_json_object_a_line(workers: dict[str, Worker]) -> None:
+    """Last of the module, after its runs: ``faststream run``'s own lines, the broker's and
+    uvicorn's (the probes) are JSON like the workers' (docs/operations.md, "Logs")."""
+    for name, worker in workers.items():
+        lines = worker.log.read_text().splitlines()
+        assert len(lines) > 10, f"{name} logged almost nothing"
+        assert not_json(lines) == [], f"{name}: {worker.log}"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from cdds_shared.runs import utcnow
+from tests.gateway.conftest import rsa_certificate
 from tests.gateway.jobs_fixtures import (
     World,
     jobs_gateway,
@@ -66,7 +67,9 @@ async def test_admins_read_what_happened_in_their_tenant(world: World) -> None:
         "outcome",
         "detail",
         "client",
+        "request_id",
     }
+    assert started["request_id"] and len(started["request_id"]) == 32, "the POST's own id"
 
     assert [e["action"] for e in await audit(world, action="artifact.*", since=since)] == [
         "artifact.delete",
@@ -111,3 +114,22 @@ async def test_only_admins_read_the_audit(world: World) -> None:
     for params in ({"limit": 0}, {"limit": 5000}, {"since": "yesterday"}):
         response = await world.api.get(URL, params=params, headers=world.admin.bearer)
         assert response.status_code == 422, params
+
+
+async def test_the_request_id_a_client_sends_is_on_its_audit_entries(world: World) -> None:
+    """Given ``X-Request-ID``, the entry of a certificate upload carries it, and the admin reads it
+    back; the entry of a request without one has the id the gateway made and answered."""
+    since = utcnow().isoformat()
+    pem = rsa_certificate(name="request-id")[1]
+    headers = {**world.alice.bearer, "Content-Type": "application/x-pem-file"}
+    sent = await world.api.put(
+        "/api/v1/me/certificate", content=pem, headers={**headers, "X-Request-ID": "upload-7.a_b"}
+    )
+    assert sent.status_code == 200, sent.text
+    made = await world.api.put("/api/v1/me/certificate", content=pem, headers=headers)
+    assert made.status_code == 200, made.text
+
+    entries = await audit(world, action="certificate.put", since=since)
+
+    assert [e["request_id"] for e in entries] == [made.headers["x-request-id"], "upload-7.a_b"]
+    assert sent.headers["x-request-id"] == "upload-7.a_b"

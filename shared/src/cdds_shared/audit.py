@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cdds_shared.ports.documents import DocumentCollection, DocumentStore, IndexSpec
+from cdds_shared.request_context import current_request_id
 from cdds_shared.runs.model import utcnow
 
 __all__ = ["AuditEvent", "AuditLog"]
@@ -41,6 +42,10 @@ class AuditEvent(BaseModel):
     outcome: Outcome = "success"
     detail: dict[str, Any] = Field(default_factory=dict, description="no secrets, no contents")
     client: str | None = Field(None, description="client address")
+    request_id: str | None = Field(
+        default_factory=current_request_id,
+        description="the HTTP request's id (X-Request-ID) it was written in; None outside one",
+    )
 
 
 class AuditLog:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from collections.abc import Iterable
 from typing import Literal
 
@@ -30,6 +31,7 @@ __all__ = [
     "JanitorSettings",
     "MinioSettings",
     "MongoSettings",
+    "OtelSettings",
     "RabbitSettings",
     "RetentionSettings",
     "RetrySettings",
@@ -124,6 +126,21 @@ class GatewaySettings(BaseModel):
         "and audit, 307 to a presigned object-store URL valid 60 s (clients must reach "
         "CDDS_MINIO__PUBLIC_ENDPOINT)",
     )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="addresses or CIDRs of the proxies whose X-Forwarded-For/-Proto are honoured "
+        "(JSON list; empty: none, the socket's peer is the client)",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR") from None
+        return value
 
 
 class WorkerSettings(BaseModel):
@@ -222,6 +239,24 @@ class JanitorSettings(BaseModel):
     sweep_interval_seconds: float = Field(300.0, gt=0, description="seconds between sweeps")
 
 
+class OtelSettings(BaseModel):
+    """Traces over OTLP (``cdds_shared.telemetry``; docs/operations.md, "Traces")."""
+
+    endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP traces URL of a collector, e.g. http://otel-collector:4318/v1/traces;"
+        " unset: no tracing at all",
+    )
+    service_name: str | None = Field(
+        None, description="the resource's service.name (default cdds-<service>)"
+    )
+
+    @field_validator("endpoint", "service_name", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # ``CDDS_OTEL__ENDPOINT=`` in an env file: off
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CDDS_", env_nested_delimiter="__", extra="ignore", frozen=True
@@ -243,6 +278,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     retry: RetrySettings = RetrySettings()
     janitor: JanitorSettings = JanitorSettings()
+    otel: OtelSettings = OtelSettings()
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:

@@ -35,6 +35,7 @@ from cdds_shared.metrics import broker_metrics, metrics_route, new_registry
 from cdds_shared.runtime import Check, await_dependencies, dependency_checks
 from cdds_shared.settings import Settings
 from cdds_shared.shutdown import InFlight, exit_zero_after_drain
+from cdds_shared.telemetry import TracerProvider, Tracing, instrument_broker, tracing
 
 __all__ = ["WorkerApp", "WorkerHooks", "WorkerRuntime"]
 
@@ -75,11 +76,17 @@ class WorkerRuntime:
     inflight: InFlight
     startup_timeout_seconds: float
     registry: CollectorRegistry
+    tracing: Tracing = field(default_factory=Tracing)
 
     @classmethod
     def build(
-        cls, service: str, dependencies: tuple[str, ...], settings: Settings
+        cls,
+        service: str,
+        dependencies: tuple[str, ...],
+        settings: Settings,
+        tracer_provider: TracerProvider | None = None,
     ) -> WorkerRuntime:
+        """``tracer_provider``: a test's own, else ``CDDS_OTEL__ENDPOINT`` decides (telemetry)."""
         configure_logging(settings.log_level)
         checks = dependency_checks(settings, ("rabbitmq", *dependencies))
         topology = topology_of(settings)
@@ -91,6 +98,8 @@ class WorkerRuntime:
         )
         inflight = InFlight()
         broker.insert_middleware(inflight)  # outermost: it sees held messages too
+        traces = tracing(settings, service, tracer_provider)
+        instrument_broker(broker, traces)
         return cls(
             service=service,
             dependencies=dependencies,
@@ -107,6 +116,7 @@ class WorkerRuntime:
             inflight=inflight,
             startup_timeout_seconds=settings.startup_timeout_seconds,
             registry=registry,
+            tracing=traces,
         )
 
     def app(
@@ -145,8 +155,11 @@ class WorkerRuntime:
             # released (returned, not run), then the ones in flight finish or are returned
             # (``shutdown.py``); clients close once no handler runs.
             on_shutdown=[phase.stop, self.gate.release, drain],
-            after_shutdown=hooks.on_shutdown,
+            after_shutdown=[*hooks.on_shutdown, self.close_tracing],
         )
+
+    async def close_tracing(self) -> None:
+        self.tracing.close()
 
 
 class WorkerApp(AsgiFastStream):
@@ -164,4 +177,6 @@ class WorkerApp(AsgiFastStream):
         r = self.runtime
         exit_zero_after_drain()  # SIGTERM drains (shutdown.py), then ends with status 0
         await await_dependencies(r.service, r.checks, r.startup_timeout_seconds)
-        await super().run(log_level, run_extra_options)
+        # uvicorn (serving the probes) would install its own text handlers: without a
+        # log_config its lines go through the root handler, JSON like every other (logging.py).
+        await super().run(log_level, {**(run_extra_options or {}), "log_config": None})

@@ -13,6 +13,7 @@ from cdds_encryptor.subscribers import subscribers
 from cdds_shared.metrics import EncryptorMetrics
 from cdds_shared.runtime import settings_or_exit
 from cdds_shared.settings import Settings
+from cdds_shared.telemetry import TracerProvider
 from cdds_shared.worker import WorkerApp, WorkerHooks, WorkerRuntime
 
 __all__ = ["create_app"]
@@ -20,9 +21,12 @@ __all__ = ["create_app"]
 DEPENDENCIES = ("mongodb", "minio")
 
 
-def create_app(settings: Settings | None = None) -> WorkerApp:
+def create_app(
+    settings: Settings | None = None, *, tracer_provider: TracerProvider | None = None
+) -> WorkerApp:
+    """``tracer_provider``: a test's own; else ``CDDS_OTEL__ENDPOINT`` decides (telemetry.py)."""
     settings = settings_or_exit("encryptor", settings)
-    runtime = WorkerRuntime.build("encryptor", DEPENDENCIES, settings)
+    runtime = WorkerRuntime.build("encryptor", DEPENDENCIES, settings, tracer_provider)
     deps = EncryptorDeps.build(
         runtime.broker,
         runtime.topology,

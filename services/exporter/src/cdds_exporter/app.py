@@ -14,6 +14,7 @@ from cdds_exporter.watchdog import Watchdog
 from cdds_shared.metrics import ExporterMetrics
 from cdds_shared.runtime import settings_or_exit
 from cdds_shared.settings import Settings
+from cdds_shared.telemetry import TracerProvider
 from cdds_shared.worker import WorkerApp, WorkerHooks, WorkerRuntime
 
 __all__ = ["create_app"]
@@ -21,9 +22,12 @@ __all__ = ["create_app"]
 DEPENDENCIES = ("ucs", "minio", "mongodb")
 
 
-def create_app(settings: Settings | None = None) -> WorkerApp:
+def create_app(
+    settings: Settings | None = None, *, tracer_provider: TracerProvider | None = None
+) -> WorkerApp:
+    """``tracer_provider``: a test's own; else ``CDDS_OTEL__ENDPOINT`` decides (telemetry.py)."""
     settings = settings_or_exit("exporter", settings)
-    runtime = WorkerRuntime.build("exporter", DEPENDENCIES, settings)
+    runtime = WorkerRuntime.build("exporter", DEPENDENCIES, settings, tracer_provider)
     deps = ExporterDeps.build(
         runtime.broker,
         ucs=settings.ucs,

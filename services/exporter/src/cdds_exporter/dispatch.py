@@ -29,6 +29,7 @@ from cdds_shared.logging import get_logger
 from cdds_shared.messaging.messages import ExportPartition
 from cdds_shared.ports.documents import Document
 from cdds_shared.runs import Run, utcnow
+from cdds_shared.telemetry import within
 
 __all__ = [
     "ADMISSION_LEASE",
@@ -66,7 +67,8 @@ async def wake(deps: ExporterDeps, tenant: str, start: Start) -> None:
         if not admitted:
             return
         for run in admitted:
-            await start(run, deps)  # then loop: the next pass publishes its partitions
+            with within(run.trace_context):  # in the run's trace, whoever woke the dispatch
+                await start(run, deps)  # then loop: the next pass publishes its partitions
 
 
 async def dispatch_all(deps: ExporterDeps, start: Start) -> None:
@@ -149,7 +151,8 @@ async def _publish_partitions(deps: ExporterDeps, tenant: str, running: list[Run
             # Recorded before it is published: a crash in between leaves a dispatch nobody
             # claims, which ``republish_lost`` publishes again.
             if await deps.dispatch.add_dispatch(run.id, tenant, index, str(message.message_id)):
-                await deps.publish(message)
+                with within(run.trace_context):  # whichever run's message woke the dispatch
+                    await deps.publish(message)
             free -= 1
 
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from cdds_gateway import announcer, edge, intake, openapi, scheduler
+from cdds_gateway import announcer, edge, intake, openapi, scheduler, tracing
 from cdds_gateway import metrics as prometheus
 from cdds_gateway.api import ROUTERS as API_ROUTERS
 from cdds_gateway.deps import GatewayDeps
@@ -35,6 +35,8 @@ from cdds_shared.runtime import (
     wait_for_dependencies,
 )
 from cdds_shared.settings import Settings
+from cdds_shared.telemetry import TracerProvider
+from cdds_shared.telemetry import tracing as service_tracing
 
 __all__ = ["create_app"]
 
@@ -57,7 +59,14 @@ async def purge_sessions(deps: GatewayDeps, log: Any) -> None:
         await asyncio.sleep(SESSION_PURGE_SECONDS)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    access_log: bool = True,
+    tracer_provider: TracerProvider | None = None,
+) -> FastAPI:
+    """``access_log``: a line per request (``serve --no-access-log``); ``tracer_provider``: a
+    test's own, else ``CDDS_OTEL__ENDPOINT`` decides (``cdds_shared.telemetry``)."""
     settings = settings_or_exit("gateway", settings)
     configure_logging(settings.log_level)
     log = get_logger("cdds.gateway")
@@ -67,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broker = make_broker(
         settings.rabbit, middlewares=(broker_metrics(metrics.registry, "gateway"),)
     )
+    traces = service_tracing(settings, "gateway", tracer_provider)
+    tracing.instrument(broker, traces)
     deps = GatewayDeps.build(broker, settings, metrics)
     intake.install(broker, deps, topology_of(settings))
     announcer.install(broker, deps, topology_of(settings))
@@ -87,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.gather(*tasks, return_exceptions=True)
             await broker.stop()
             await deps.stop()
+            traces.close()
 
     development = settings.environment == "development"
     app = FastAPI(
@@ -107,7 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     background.append(partial(purge_sessions, deps, log))
     install_error_handlers(app)
     openapi.install(app)
-    edge.install(app, settings)
+    edge.install(app, settings, access_log=access_log)
+    tracing.install(app, traces)  # after the edge: its server span is outermost
     install_pages(app)
     for router in (*API_ROUTERS, *WEB_ROUTERS):
         app.include_router(router)

@@ -8,6 +8,11 @@ timeout and the listen backlog, and the graceful shutdown: on SIGTERM it stops a
 in-flight requests and downloads run for ``DRAIN_SECONDS`` and then cuts them (a client resumes
 with ``Range``; docs/operations.md, "Shutdown"). Body limits and deadlines are the app's own
 middleware (:mod:`cdds_gateway.edge.bodies`), so they hold under any server.
+
+Logs: uvicorn gets no logging config of its own (its lines go through the root handler, JSON
+off a TTY) and logs no access line: the app's edge does, structured, with the request id
+(:mod:`cdds_gateway.edge.request_id`). Proxy headers (``X-Forwarded-For``/``-Proto``) are
+honoured only from ``CDDS_GATEWAY__TRUSTED_PROXIES`` (addresses or CIDRs); with none, never.
 """
 
 from __future__ import annotations
@@ -41,8 +46,9 @@ def server_config(
         max_headers=g.max_headers,
         header_timeout=g.header_timeout_seconds,
     )
+    trusted = list(g.trusted_proxies)
     return uvicorn.Config(
-        partial(create_app, settings),
+        partial(create_app, settings, access_log=access_log),
         factory=True,
         host=host or g.host,
         port=g.port if port is None else port,
@@ -53,7 +59,11 @@ def server_config(
         timeout_keep_alive=g.keep_alive_seconds,
         backlog=g.backlog,
         timeout_graceful_shutdown=int(DRAIN_SECONDS),
-        access_log=access_log,
+        log_config=None,
+        access_log=False,  # the edge's structured line instead of uvicorn's
+        # uvicorn trusts 127.0.0.1 (or $FORWARDED_ALLOW_IPS) by default: only the setting counts.
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
     )
 
 

@@ -20,6 +20,7 @@ from cdds_janitor.sweeper import Sweeper
 from cdds_shared.metrics import QueueMetrics
 from cdds_shared.runtime import settings_or_exit
 from cdds_shared.settings import Settings
+from cdds_shared.telemetry import TracerProvider
 from cdds_shared.worker import WorkerApp, WorkerHooks, WorkerRuntime
 
 __all__ = ["create_app"]
@@ -27,9 +28,12 @@ __all__ = ["create_app"]
 DEPENDENCIES = ("mongodb", "minio")
 
 
-def create_app(settings: Settings | None = None) -> WorkerApp:
+def create_app(
+    settings: Settings | None = None, *, tracer_provider: TracerProvider | None = None
+) -> WorkerApp:
+    """``tracer_provider``: a test's own; else ``CDDS_OTEL__ENDPOINT`` decides (telemetry.py)."""
     settings = settings_or_exit("janitor", settings)
-    runtime = WorkerRuntime.build("janitor", DEPENDENCIES, settings)
+    runtime = WorkerRuntime.build("janitor", DEPENDENCIES, settings, tracer_provider)
     deps = JanitorDeps.build(
         runtime.broker,
         runtime.topology,

@@ -4,12 +4,14 @@ and the one fate policy that maps the error taxonomy to ack / retry / dead lette
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from faststream._internal.types import BrokerMiddleware
 from faststream.rabbit import Channel, RabbitBroker
 
+from cdds_shared.logging import BROKER_LOGGER
 from cdds_shared.messaging.fate import FatePolicy
 from cdds_shared.messaging.messages import Message
 from cdds_shared.messaging.public import PublicEvent
@@ -30,6 +32,7 @@ def make_broker(
     run to fail, no pause; a worker passes its own, see ``worker.py``). ``middlewares`` wrap
     the fate (outer first), so they see how it settled each message (e.g. the metrics)."""
     fate = fate or FatePolicy()
+    kwargs.setdefault("logger", logging.getLogger(BROKER_LOGGER))  # JSON like the rest (logging.py)
     broker = RabbitBroker(
         settings.url.get_secret_value(),
         default_channel=Channel(

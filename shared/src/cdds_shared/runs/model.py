@@ -119,6 +119,11 @@ class Run(_Doc):
         "a message by an older release) is never started",
     )
     completion_published: bool = False
+    trace_context: dict[str, str] | None = Field(
+        None,
+        description="W3C trace context (traceparent) of the request that created it, when traces"
+        " are on: the messages of the run join that trace (cdds_shared.telemetry)",
+    )
     announcement_claimed_at: datetime | None = None
 
     def document(self) -> dict[str, Any]:

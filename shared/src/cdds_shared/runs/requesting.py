@@ -14,6 +14,7 @@ import asyncio
 from cdds_shared.runs.lifecycle import Publish
 from cdds_shared.runs.model import GATEWAY, Run
 from cdds_shared.runs.store import RunStore
+from cdds_shared.telemetry import trace_headers
 
 __all__ = ["PUBLISH_TIMEOUT", "RequestNotConfirmed", "request_run"]
 
@@ -39,7 +40,8 @@ async def request_run(
     publish failed or timed out (the run is gone again). A confirm lost after delivery, with an
     exporter already at work on the run, counts as started.
     """
-    run = run.model_copy(update={"created_by": GATEWAY, "status": "queued"})
+    update = {"created_by": GATEWAY, "status": "queued", "trace_context": trace_headers()}
+    run = run.model_copy(update=update)
     await runs.insert(run)
     try:
         await asyncio.wait_for(publish(run.request()), timeout)

@@ -1,6 +1,7 @@
-"""The guarded HTTP edge: body limits and deadlines, security headers (middleware
-installed by :func:`install`), and header limits and timeouts (:mod:`.protocol`, given to
-uvicorn by :mod:`cdds_gateway.serve`). docs/operations.md, "The HTTP edge", lists them."""
+"""The guarded HTTP edge: body limits and deadlines, security headers, the request id and the
+access log (middleware installed by :func:`install`), and header limits and timeouts
+(:mod:`.protocol`, given to uvicorn by :mod:`cdds_gateway.serve`). docs/operations.md, "The
+HTTP edge" and "Logs", lists them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import FastAPI
 
 from cdds_gateway.edge.bodies import BodyLimits, BodyRule
 from cdds_gateway.edge.headers import SecurityHeaders
+from cdds_gateway.edge.request_id import RequestContext
 from cdds_gateway.uploads import MULTIPART_OVERHEAD
 from cdds_gateway.usecases.artifacts import MAX_ZIP_FILES
 from cdds_shared.settings import Settings
@@ -32,9 +34,9 @@ def body_rules(settings: Settings) -> list[BodyRule]:
     ]
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+def install(app: FastAPI, settings: Settings, *, access_log: bool = True) -> None:
     """Add the edge's middleware; the security headers wrap the body limits, so even a 413
-    carries them."""
+    carries them, and the request id wraps both: a 413's access line has it too."""
     app.add_middleware(
         BodyLimits,
         default=settings.gateway.max_body_bytes,
@@ -44,3 +46,4 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         SecurityHeaders, https_everywhere=settings.gateway.url.lower().startswith("https:")
     )
+    app.add_middleware(RequestContext, access_log=access_log)

@@ -219,6 +219,7 @@ class AuditView(BaseModel):
     outcome: Literal["success", "failure"]
     detail: dict[str, Any]
     client: str | None = Field(description="client address")
+    request_id: str | None = Field(None, description="the id of the HTTP request (X-Request-ID)")
 
     @classmethod
     def of(cls, event: AuditEvent) -> AuditView:
