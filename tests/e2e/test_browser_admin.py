@@ -56,8 +56,11 @@ def row(driver: WebDriver, username: str) -> WebElement:
 
 
 def act(driver: WebDriver, username: str, action: str) -> str:
-    """Press a row's button; the page's confirmation."""
+    """Press a row's button; the confirmation on the page the form's post answers with (not a
+    flash still on the page the button was on)."""
+    page = driver.find_element(By.TAG_NAME, "html")
     row(driver, username).find_element(By.CSS_SELECTOR, f"button[data-action='{action}']").click()
+    _wait(driver).until(ec.staleness_of(page))
     flash = _wait(driver).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".flash.ok")))
     return flash.text
 
@@ -104,8 +107,10 @@ def test_an_admin_adds_a_user_who_chooses_a_password_and_is_then_disabled(
     browser.find_element(By.ID, "new_password").send_keys(CHOSEN)
     browser.find_element(By.ID, "confirm_password").send_keys(CHOSEN)
     browser.find_element(By.ID, "save-password").click()
-    _wait(browser).until(ec.url_contains("/jobs"))
-    assert "Password changed." in browser.find_element(By.CSS_SELECTOR, ".flash.ok").text
+    _wait(browser).until(
+        ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".flash.ok"), "Password changed.")
+    )
+    assert "/jobs" in browser.current_url
     assert not browser.find_elements(By.ID, "nav-users")  # not an administrator
     _shot(browser, "users-05-password-changed")
     sign_out(browser)
