@@ -44,6 +44,7 @@ timed() {
   log "building $what"
   "$@"
   log "built $what in $(($(date +%s) - start)) s"
+  touch "$work_root/built"  # (in a subshell too: a file, not a variable)
 }
 
 # mod_field <module@version> <field>: a field of `go mod download -json` (Dir, GoMod).
@@ -183,4 +184,6 @@ for part in "${parts[@]}"; do
     *) log "unknown part: $part (kustomize kubernetes etcd keda promtool)"; exit 2 ;;
   esac
 done
-log "ready in $BIN_DIR: ${parts[*]}"
+# Said when something was built or a person runs it: bootstrap shows a lane's log only when
+# it has lines, so a warm run stays quiet.
+if [ -e "$work_root/built" ] || [ -t 2 ]; then log "ready in $BIN_DIR: ${parts[*]}"; fi
