@@ -14,8 +14,10 @@ import pytest
 from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.principal import Principal
 from cdds_gateway.usecases.artifacts import open_download
+from cdds_gateway.usecases.scope import scope
 from cdds_shared.errors import Gone, NotFoundError
 from cdds_shared.runs import Artifact, MemberCount, artifact_id, utcnow
+from cdds_shared.runs.pages import RUNS
 from cdds_shared.settings import Settings
 from tests.fakes import FakeDocumentStore, FakeObjectStore, RecordingPublisher
 
@@ -157,3 +159,34 @@ async def test_redirect_mode_refuses_what_it_refuses_when_streaming() -> None:
         await open_download(deps, CAROL, mine.id)
     for artifact in (expired, vanished, mine):
         assert await downloads_of(deps, artifact) == []
+
+
+@pytest.mark.parametrize("mode", ["proxy", "redirect"])
+async def test_a_file_of_a_run_deleted_while_going_is_gone_in_both_modes(mode: Mode) -> None:
+    """A file sealed just before its run was cancelled and deleted, recorded after that deletion
+    removed the others: asked for at the same time as the object store, the run's deletion
+    still answers 410, finishes the deletion (object and document) and audits no download."""
+    documents = FakeDocumentStore()
+    deps = GatewayDeps.of(
+        Settings(gateway={"download_mode": mode}),  # type: ignore[arg-type]
+        documents,
+        FakeObjectStore(),
+        RecordingPublisher(),
+    )
+    for how in ("whole", "range", "cached"):
+        artifact, _ = await alices_file(deps)
+        headers = {
+            "whole": {},
+            "range": {"range_header": "bytes=0-9"},
+            "cached": {"if_none_match": f'"{artifact.sha256}"'},
+        }[how]
+        await documents.collection(RUNS).insert(
+            {"_id": artifact.run_id, "status": "cancelled", "deleted_at": utcnow()}
+        )
+        with pytest.raises(Gone, match="deleted"):
+            await open_download(deps, ALICE, artifact.id, **headers)  # type: ignore[arg-type]
+        with pytest.raises(NotFoundError):
+            await deps.objects.stat(artifact.object_key)
+        found = await deps.runs.artifact_in_scope(artifact.id, scope(ALICE))
+        assert found is not None and found.status == "deleted", how
+        assert await downloads_of(deps, artifact) == [], how

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from cdds_gateway.deps import GatewayDeps
 from cdds_gateway.principal import Principal
@@ -57,6 +57,7 @@ REDIRECT_VALIDITY = timedelta(seconds=60)
 """How long a redirect's presigned URL may be used to start a download (not to finish it)."""
 CANONICAL_RANGE = re.compile(r"bytes=(\d+-\d*|-\d+)")
 Order = Literal["asc", "desc"]
+T = TypeVar("T")
 
 
 @dataclass
@@ -88,9 +89,18 @@ async def remove_artifact(deps: GatewayDeps, artifact: Artifact, now: datetime) 
 
 
 async def load_artifact(deps: GatewayDeps, principal: Principal, artifact_id: str) -> Artifact:
+    return await _unless_hidden(deps, await _in_scope(deps, principal, artifact_id))
+
+
+async def _in_scope(deps: GatewayDeps, principal: Principal, artifact_id: str) -> Artifact:
     artifact = await deps.runs.artifact_in_scope(artifact_id, scope(principal))
     if artifact is None:
         raise not_found("artifact", artifact_id)
+    return artifact
+
+
+async def _unless_hidden(deps: GatewayDeps, artifact: Artifact) -> Artifact:
+    """The artifact, or it ``deleted`` when its run's deletion hid it (that deletion finished)."""
     if artifact.status == "available" and await deps.runs.was_cancelled_and_deleted_since(
         artifact.run_id, _hidden_since(deps)
     ):
@@ -173,18 +183,24 @@ async def open_download(
     if_range: str | None = None,
     client: str | None = None,
 ) -> Download:
-    """The file's bytes (all, or the one ``Range``), or 304 when the client has it."""
-    artifact = await load_artifact(deps, principal, artifact_id)
+    """The file's bytes (all, or the one ``Range``), or 304 when the client has it.
+
+    Whether the file's run was deleted is asked at the same time as the object store is (the
+    URL signed, or the first chunk read): one round trip fewer per download, and the answer is
+    still 410 when it was."""
+    artifact = await _in_scope(deps, principal, artifact_id)
     _refuse_gone(artifact, utcnow())
     etag = f'"{artifact.sha256}"'
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, no-cache"}
     if etag_matches(if_none_match, etag):
+        _refuse_gone(await _unless_hidden(deps, artifact), utcnow())
         return Download(304, headers)
     try:
         wanted = (
             parse_range(range_header, artifact.size) if if_range_allows(if_range, etag) else None
         )
     except Unsatisfiable:
+        _refuse_gone(await _unless_hidden(deps, artifact), utcnow())
         return Download(416, {**headers, "Content-Range": f"bytes */{artifact.size}"})
     offset, length = (wanted.start, wanted.length) if wanted else (0, artifact.size)
     detail: dict[str, Any] = {"bytes": length, "name": artifact.name}
@@ -194,8 +210,10 @@ async def open_download(
         range_header, wanted
     ):
         return await _redirect(deps, principal, artifact, detail, client)
-    body = await _primed(
-        deps.objects.open_stream(artifact.object_key, offset=offset, length=length)
+    body = await _when_not_hidden(
+        deps,
+        artifact,
+        _primed(deps.objects.open_stream(artifact.object_key, offset=offset, length=length)),
     )
     headers |= {
         "Content-Type": CONTENT_TYPE,
@@ -235,10 +253,15 @@ async def _redirect(
         download_name=artifact.name,
         content_type=CONTENT_TYPE,
     )
-    try:  # both at once: each waits on a thread of the store's pool
-        _, url = await asyncio.gather(deps.objects.stat(artifact.object_key), sign)
-    except NotFoundError:
-        raise gone("this file is no longer stored") from None
+
+    async def stat_and_sign() -> str:
+        try:  # both at once: each waits on a thread of the store's pool
+            _, url = await asyncio.gather(deps.objects.stat(artifact.object_key), sign)
+        except NotFoundError:
+            raise gone("this file is no longer stored") from None
+        return url
+
+    url = await _when_not_hidden(deps, artifact, stat_and_sign())
     await record(
         deps, principal, "artifact.download", artifact.id, client=client, via="redirect",
         **detail,
@@ -246,6 +269,28 @@ async def _redirect(
     deps.metrics.downloads.started("redirect")
     # The URL is a credential for a minute: never cached, never shown to another site.
     return Download(307, {"Location": url, "Cache-Control": "no-store"})
+
+
+async def _when_not_hidden(deps: GatewayDeps, artifact: Artifact, store: Awaitable[T]) -> T:
+    """``store``'s result, awaited together with the check that the artifact's run was not
+    deleted: a hidden file is 410 (its deletion finished, a stream opened on it closed)."""
+    found, done = await asyncio.gather(
+        _unless_hidden(deps, artifact), store, return_exceptions=True
+    )
+    if isinstance(found, BaseException):
+        await _close(done)
+        raise found
+    if found.status == "deleted":
+        await _close(done)
+        _refuse_gone(found, utcnow())
+    if isinstance(done, BaseException):
+        raise done
+    return done
+
+
+async def _close(done: object) -> None:
+    if isinstance(done, AsyncGenerator):
+        await done.aclose()
 
 
 async def _primed(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

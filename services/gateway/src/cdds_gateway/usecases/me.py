@@ -4,6 +4,7 @@ and every refused certificate is audited."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -91,13 +92,15 @@ def certificate_details(
 
 
 async def about_me(deps: GatewayDeps, principal: Principal) -> Me:
-    user = await deps.identity.get_user(principal.user_id)
+    user, certificate = await asyncio.gather(  # both at once: one round trip
+        deps.identity.get_user(principal.user_id), certificate_on_file(deps, principal)
+    )
     return Me(
         user_id=principal.user_id,
         username=principal.username,
         tenant=principal.tenant,
         roles=list(principal.roles),
-        certificate=await certificate_on_file(deps, principal),
+        certificate=certificate,
         preferences=Preferences(seal_mode=user.seal_mode),
         kind="user" if principal.integration is None else "integration",
         integration=principal.integration,
