@@ -243,6 +243,29 @@ async def test_ping_and_read_only_connections(source: PostgresUcsSource, ucs_dsn
         await conn.close()
 
 
+async def test_reading_connections_cost_random_reads_as_on_ssds_unless_the_dsn_says(
+    ucs_dsn: str,
+) -> None:
+    """With PostgreSQL's default random_page_cost (4) a key range is read by the primary key and
+    the other tenants' rows in it filtered out; the reading connections lower it, and an option
+    of the DSN still wins."""
+    for dsn, expected in (
+        (ucs_dsn, "1.1"),
+        (make_conninfo(ucs_dsn, options="-c random_page_cost=2"), "2"),
+    ):
+        conn = await aconnect(dsn, read_only=True, autocommit=True)
+        try:
+            shown = await (await conn.execute("SHOW random_page_cost")).fetchone()
+            assert shown == (expected,)
+        finally:
+            await conn.close()
+    writer = await aconnect(ucs_dsn, autocommit=True)
+    try:
+        assert await (await writer.execute("SHOW random_page_cost")).fetchone() != ("1.1",)
+    finally:
+        await writer.close()
+
+
 async def test_ping_wrong_password_is_one_line_without_the_password(
     ucs_dsn: str, unique: str
 ) -> None:

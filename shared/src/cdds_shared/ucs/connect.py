@@ -22,6 +22,12 @@ CONNECT_TIMEOUT = 10
 # Session defaults of every connection: UTC renders timestamps as ``...+00:00`` whatever the
 # server's TimeZone, so exported JSON does not depend on where UCS runs.
 _OPTIONS = "-c TimeZone=UTC"
+# Planner costs of the reading connections, before the DSN's own options (which win): a random
+# page read costs little more than a sequential one on SSDs and cached tables. With the default
+# (4), PostgreSQL reads a key range by the primary key and filters out the other tenants' rows
+# in it (every later row, once other tenants' rows follow), rather than by the index on
+# (tenant_id, id) that holds only the tenant's (docs/benchmarks.md).
+_READ_OPTIONS = "-c random_page_cost=1.1"
 # Errors that mean "the UCS database is down, refuses us or is not what we expect" rather than a
 # bug: callers map them with ``dependency_error``; anything else propagates unchanged.
 MAPPED_ERRORS = (
@@ -62,7 +68,7 @@ def _params(dsn: str, read_only: bool) -> dict[str, Any]:
     given: dict[str, Any] = {}
     with contextlib.suppress(psycopg.Error):  # connect() itself reports a bad DSN
         given = conninfo_to_dict(dsn)
-    options = [str(given.get("options") or ""), _OPTIONS]
+    options = [_READ_OPTIONS if read_only else "", str(given.get("options") or ""), _OPTIONS]
     if read_only:
         options.append("-c default_transaction_read_only=on")
     return {

@@ -107,11 +107,6 @@ def keyed_records(q: UcsQuery, attachment_sizes: bool) -> tuple[sql.Composed, di
     # follows from the metadata JSON and the content length, without base64-encoding the content
     # (the bulk of the bytes) a second time. One aggregate over the key range, merge-joined in id
     # order, costs far less than a lookup per record.
-    in_range = [sql.SQL("d.tenant_id = %(tenant_id)s")]
-    if q.after_id is not None:
-        in_range.append(sql.SQL("d.interaction_id > %(after_id)s"))
-    if q.until_id is not None:
-        in_range.append(sql.SQL("d.interaction_id <= %(until_id)s"))
     stmt = sql.SQL(
         'SELECT r."id", row_to_json(r), coalesce(a.bytes, 0) FROM ({}) AS r LEFT JOIN ('
         "SELECT d.interaction_id, sum(octet_length(row_to_json(m)::text) + 11 + CASE WHEN"
@@ -119,7 +114,18 @@ def keyed_records(q: UcsQuery, attachment_sizes: bool) -> tuple[sql.Composed, di
         " AS bytes FROM document AS d CROSS JOIN LATERAL (SELECT {}) AS m WHERE {} GROUP BY 1"
         ') AS a ON a.interaction_id = r."id" ORDER BY r."id"'
     )
-    return stmt.format(records, _columns("d", _DOCUMENT), sql.SQL(" AND ").join(in_range)), params
+    return stmt.format(records, _columns("d", _DOCUMENT), _documents_in_range(q)), params
+
+
+def _documents_in_range(q: UcsQuery) -> sql.Composed:
+    """The documents of the query's key range (aliased ``d``): a partition reads its own
+    attachments through the index on ``(interaction_id, id)``, not all of its tenant's."""
+    in_range = [sql.SQL("d.tenant_id = %(tenant_id)s")]
+    if q.after_id is not None:
+        in_range.append(sql.SQL("d.interaction_id > %(after_id)s"))
+    if q.until_id is not None:
+        in_range.append(sql.SQL("d.interaction_id <= %(until_id)s"))
+    return sql.SQL(" AND ").join(in_range)
 
 
 def attachments(q: UcsQuery) -> tuple[sql.Composed, dict[str, Any]]:
@@ -130,6 +136,6 @@ def attachments(q: UcsQuery) -> tuple[sql.Composed, dict[str, Any]]:
     stmt = sql.SQL(
         "SELECT row_to_json(r) FROM (SELECT {}, translate(encode(d.content, 'base64'), E'\\n', '')"
         ' AS "content" FROM interaction AS t JOIN document AS d ON d.interaction_id = t.id'
-        ' AND d.tenant_id = t.tenant_id WHERE {}) AS r ORDER BY r."entityid", r."id"'
+        ' AND d.tenant_id = t.tenant_id WHERE {} AND {}) AS r ORDER BY r."entityid", r."id"'
     )
-    return stmt.format(_columns("d", _DOCUMENT), where), params
+    return stmt.format(_columns("d", _DOCUMENT), where, _documents_in_range(q)), params
