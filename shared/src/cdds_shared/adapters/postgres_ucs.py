@@ -41,7 +41,7 @@ class PostgresUcsSource:
     can be streamed concurrently. Close streams you abandon early (``contextlib.aclosing``).
     """
 
-    def __init__(self, dsn: str, *, fetch_size: int = 2000) -> None:
+    def __init__(self, dsn: str, *, fetch_size: int = 250) -> None:
         self._dsn = dsn
         self._fetch_size = fetch_size
         self._conn: psycopg.AsyncConnection[Any] | None = None
