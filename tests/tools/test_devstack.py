@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cdds_tools.devstack import Stack, StackConfig, StackError
+from cdds_tools.devstack import Stack, StackConfig, StackError, process
 from cdds_tools.devstack.config import find_root
 from cdds_tools.devstack.process import Managed, port_open
 from tests.infra import StackInfo, free_port
@@ -83,7 +83,7 @@ def test_a_process_that_dies_at_start_names_itself_and_its_log(tmp_path: Path) -
         stack.up(("minio",), log=lambda line: None)
     stack.clean(log=lambda line: None)
     message = str(caught.value)
-    assert message.startswith("minio failed to start: the process exited")
+    assert message.startswith("minio failed to start: the process exited (exit status 3)")
     assert "minio.log" in message
     assert "cannot open data folder" in message
 
@@ -141,6 +141,36 @@ def start_wrapped(server: Managed) -> subprocess.Popen[bytes]:
     server.pid_file.write_text(f"{wrapper.pid}\n")
     eventually_sync(lambda: listener(server), what="the wrapped server listening", timeout=30)
     return wrapper
+
+
+def test_a_process_still_inside_exec_is_not_taken_for_dead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """For a moment inside ``exec`` a new process's environment and command line read empty
+    from ``/proc`` (the parent already resumed): CI's ``make up`` once reported the janitor
+    "exited" in that moment, and left it running."""
+    server = web_server(tmp_path)
+    try:
+        # Given a server just started, whose /proc entry does not show our tag or command yet
+        pid = server.start()
+        monkeypatch.setattr(process, "_environ", lambda pid: {})
+        monkeypatch.setattr(process, "_cmdline", lambda pid: [])
+        # Then it is waited for, not reported dead, and its pid is the one started
+        assert server.wait_healthy(30) is None
+        assert server.pid() == pid
+        # And stopping it stops that process
+        assert server.stop(timeout=5)
+        assert not alive(pid)
+    finally:
+        monkeypatch.undo()
+        server.stop(timeout=5)
+
+
+def test_a_process_killed_at_start_says_by_which_signal(tmp_path: Path) -> None:
+    server = web_server(tmp_path, ["/bin/sh", "-c", "kill -KILL $$"])
+    server.start()
+    assert server.wait_healthy(30) == "the process exited (killed by SIGKILL)"
+    server.stop(timeout=5)
 
 
 def test_status_shows_the_server_itself_and_killing_that_pid_stops_it(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ wrapper; they are still read (its child is reported) and stopped (the wrapper's 
 Every process we start carries ``CDDS_STACK_PROCESS=<name>@<run dir>`` in its environment (its
 children inherit it), so a server of ours left running without a pid file — its wrapper was
 killed — is recognised when it holds our port, and stopped instead of blocking ``make up``.
+A process this object has just started is known by its handle, not by ``/proc``: for a moment
+inside ``exec`` its environment and command line read empty there.
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ class Managed:
     start_timeout: float = 60.0
     prepare: Callable[[], None] | None = None
     after_start: Callable[[], None] | None = None  # idempotent: runs on every `up`
+    _child: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def pid_file(self) -> Path:
@@ -151,8 +154,19 @@ class Managed:
             return None
         return pid if _alive(pid) and self._ours(pid) else None
 
+    def _running_child(self) -> int | None:
+        """The process :meth:`start` started, while it runs. Its ``/proc`` entry cannot vouch for
+        it yet: for a moment inside ``exec`` (the parent already resumed) its environment and
+        command line read empty, so it would look like someone else's — or gone."""
+        if self._child is not None and self._child.poll() is None:
+            return self._child.pid
+        return None
+
     def pid(self) -> int | None:
         """The server's pid: for an older pid file naming a wrapper, the wrapper's child."""
+        child = self._running_child()
+        if child is not None:
+            return child
         pid = self._recorded()
         if pid is not None and Path((_cmdline(pid) or [""])[0]).name in WRAPPERS:
             children = [c for c in _children(pid) if _alive(c)]
@@ -223,6 +237,7 @@ class Managed:
                 group=gid,
                 extra_groups=groups,
             )
+        self._child = proc
         self.pid_file.write_text(f"{proc.pid}\n")
         return proc.pid
 
@@ -232,7 +247,8 @@ class Managed:
         reason: str | None = "not checked"
         while time.monotonic() < deadline:
             if self.pid() is None:
-                return "the process exited"
+                code = self._child.returncode if self._child is not None else None
+                return "the process exited" + _how(code)
             reason = self.health()
             if reason is None:
                 return None
@@ -242,7 +258,7 @@ class Managed:
     def stop(self, timeout: float = 30.0) -> bool:
         """Signal the process group, wait, then SIGKILL what is left; an orphan of ours on our
         ports too. True if something was running."""
-        pid = self._recorded()
+        pid = self._running_child() or self._recorded()
         targets = [pid] if pid is not None else self.orphans()
         for target in targets:
             self._stop_group(target, timeout)
@@ -277,6 +293,16 @@ class Managed:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log yet)"
+
+
+def _how(returncode: int | None) -> str:
+    """`` (exit status 3)`` or `` (killed by SIGKILL)`` for a message; empty when unknown."""
+    if returncode is None:
+        return ""
+    if returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f" (killed by {signal.Signals(-returncode).name})"
+    return f" (exit status {returncode})"
 
 
 def _group_alive(pgid: int) -> bool:
