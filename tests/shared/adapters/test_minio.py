@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -13,6 +15,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from cdds_shared.adapters import minio_store
 from cdds_shared.adapters.minio_store import MinioObjectStore
 from cdds_shared.errors import DependencyUnavailable, NotFoundError
 from cdds_shared.ports import MIN_PART_SIZE, RETENTION_RULE_ID, ExpiryRule, ObjectStore
@@ -73,6 +76,71 @@ async def test_streaming_multipart_upload(minio: MinioObjectStore, unique: str) 
         async for chunk in stream:
             read_back.update(chunk)
     assert read_back.hexdigest() == digest.hexdigest()
+
+
+async def test_object_bytes_go_unsigned_and_other_bodies_stay_signed(
+    minio: MinioObjectStore, unique: str
+) -> None:
+    trace = io.StringIO()
+    minio._client.trace_on(trace)  # minio-py's request trace: each request's line and headers
+    try:
+        data = os.urandom(6 * MiB)
+        await minio.put_stream(f"staging/{unique}/multi", _pieces(data), part_size=5 * MiB)
+        await minio.put_bytes(f"staging/{unique}/single", data[:1000])
+    finally:
+        minio._client.trace_off()
+
+    requests = [block.split("\n") for block in trace.getvalue().split("---------START-HTTP")]
+    sent: dict[str, set[str]] = {}
+    for lines in requests[1:]:
+        method, target, _ = lines[1].split(" ")
+        url = urlsplit(target)
+        kind = f"{method} {url.path.rsplit('/', 1)[-1]}" + (
+            " part" if "partNumber" in url.query else ""
+        )
+        content = [
+            h.split(": ", 1)[1] for h in lines if h.lower().startswith("x-amz-content-sha256")
+        ]
+        sent.setdefault(kind, set()).update(content)
+    assert sent.pop("PUT multi part") == {"UNSIGNED-PAYLOAD"}  # its two parts
+    assert sent.pop("PUT single") == {"UNSIGNED-PAYLOAD"}
+    create_and_complete = sent.pop("POST multi")  # an empty body, then XML: signed as before
+    assert len(create_and_complete) == 2
+    assert "UNSIGNED-PAYLOAD" not in create_and_complete
+    assert not sent
+    assert await _collect(minio.open_stream(f"staging/{unique}/multi")) == data
+    assert await _collect(minio.open_stream(f"staging/{unique}/single")) == data[:1000]
+
+
+async def _pieces(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), MiB):
+        yield data[start : start + MiB]
+
+
+async def test_a_part_is_uploaded_while_the_next_is_produced(
+    minio: MinioObjectStore, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked_for_more = threading.Event()
+    real_upload = minio_store._MultipartUpload.upload
+
+    def upload_once_the_producer_runs_on(self: minio_store._MultipartUpload, data: bytes) -> None:
+        # A sequential put_stream would not ask the producer for more before this returns.
+        if not asked_for_more.wait(timeout=30):
+            raise AssertionError("the producer waited for the upload of the part before")
+        real_upload(self, data)
+
+    monkeypatch.setattr(minio_store._MultipartUpload, "upload", upload_once_the_producer_runs_on)
+    data = os.urandom(11 * MiB)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield data[: 5 * MiB]  # a whole part: its upload starts
+        asked_for_more.set()
+        yield data[5 * MiB :]
+
+    stored = await minio.put_stream(f"staging/{unique}/overlap", chunks(), part_size=5 * MiB)
+
+    assert stored.etag.endswith("-3")
+    assert await _collect(minio.open_stream(f"staging/{unique}/overlap")) == data
 
 
 async def test_short_stream_is_a_single_put(minio: MinioObjectStore, unique: str) -> None:

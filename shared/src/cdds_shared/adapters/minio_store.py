@@ -7,9 +7,10 @@ import contextlib
 import functools
 import io
 import os
+import threading
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 import certifi
@@ -17,6 +18,7 @@ import structlog
 import urllib3
 from minio import Minio
 from minio.commonconfig import ENABLED, Filter
+from minio.credentials.credentials import Credentials
 from minio.datatypes import Part
 from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.helpers import DictType
@@ -81,6 +83,41 @@ class _MultipartUpload:
         self._client._abort_multipart_upload(self._bucket, self._key, self._upload_id)
 
 
+class _Minio(Minio):
+    """minio-py, sending an object's bytes (PutObject, UploadPart) as ``UNSIGNED-PAYLOAD``.
+
+    minio-py signs a body's SHA-256 on plain HTTP and sends its MD5 over TLS; both cost a pass
+    over every byte, on this side and again on MinIO's. The bytes CDDS stores carry their own
+    integrity: a staged part is AES-GCM with its run, partition and part as associated data, a
+    sealed file is CMS AuthEnvelopedData (AES-GCM) whose SHA-256 the encryptor records. A body
+    altered on the way fails those checks. The request itself (method, key, headers) stays
+    signed, and bodies of the other calls (XML with a Content-MD5) are unchanged.
+    """
+
+    _object_data = threading.local()  # set around _put_object, in the pool thread that runs it
+
+    def _put_object(self, *args: Any, **kwargs: Any) -> Any:
+        self._object_data.active = True
+        try:
+            return super()._put_object(*args, **kwargs)
+        finally:
+            self._object_data.active = False
+
+    def _build_headers(
+        self,
+        host: str,
+        headers: DictType | None = None,
+        body: bytes | None = None,
+        creds: Credentials | None = None,
+    ) -> tuple[DictType, datetime]:
+        if body is None or creds is None or not getattr(self._object_data, "active", False):
+            return super()._build_headers(host, headers, body, creds)
+        built, date = super()._build_headers(host, headers, None, creds)
+        built["Content-Length"] = str(len(body))
+        built["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+        return built, date
+
+
 def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
     return next(chunks, None)
 
@@ -137,7 +174,7 @@ class MinioObjectStore:
     def _minio(self, endpoint: str, http: urllib3.PoolManager) -> Minio:
         # A fixed region means no GetBucketLocation round trip, so signing needs no network.
         s = self._settings
-        return Minio(
+        return _Minio(
             endpoint,
             access_key=s.access_key,
             secret_key=s.secret_key.get_secret_value(),
@@ -209,7 +246,9 @@ class MinioObjectStore:
         part_size: int = DEFAULT_PART_SIZE,
         content_type: str = "application/octet-stream",
     ) -> ObjectInfo:
-        """Upload a stream of unknown length as a multipart upload, one part in memory at most.
+        """Upload a stream of unknown length as a multipart upload, two parts in memory at most:
+        one on its way to the store while the next fills, so the producer (deflate, sealing)
+        does not wait for each upload.
 
         A stream shorter than one part is stored with a single PUT. On any failure (including
         cancellation) the multipart upload is aborted so no orphan parts remain.
@@ -218,6 +257,7 @@ class MinioObjectStore:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes")
         buf, size = bytearray(), 0
         upload: _MultipartUpload | None = None
+        sending: asyncio.Task[None] | None = None  # the part on its way (numbered in order)
         try:
             async for chunk in chunks:
                 view, size = memoryview(chunk), size + len(chunk)
@@ -229,15 +269,22 @@ class MinioObjectStore:
                         if upload is None:
                             upload = _MultipartUpload(self._client, self._bucket, key)
                             await self._run(upload.start, content_type)
-                        part, buf = bytes(buf), bytearray()
-                        await self._run(upload.upload, part)
-                        del part
+                        if sending is not None:
+                            await sending
+                        sending = asyncio.ensure_future(self._run(upload.upload, bytes(buf)))
+                        buf = bytearray()
+            if sending is not None:
+                await sending
+                sending = None
             if upload is None:
                 return await self.put_bytes(key, bytes(buf), content_type=content_type)
             if buf:
                 await self._run(upload.upload, bytes(buf))
             etag = await self._run(upload.complete)
         except BaseException:
+            if sending is not None:  # let the part on its way end first, or it may outlive
+                with contextlib.suppress(Exception):  # the abort and leave a part behind
+                    await sending
             if upload is not None:
                 await self._abort(upload, key)
             raise

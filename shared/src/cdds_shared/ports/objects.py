@@ -1,7 +1,7 @@
 """Object storage port: artifacts and staged parts in MinIO (or any S3).
 
 Streams both ways so that a part of gigabytes never sits in memory: ``put_stream`` holds at most
-one upload part, ``open_stream`` yields chunks.
+two upload parts (one on its way), ``open_stream`` yields chunks.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class ObjectStore(Protocol):
         part_size: int = DEFAULT_PART_SIZE,
         content_type: str = "application/octet-stream",
     ) -> ObjectInfo:
-        """Upload a stream of unknown length, holding at most one part in memory."""
+        """Upload a stream of unknown length, holding at most two parts in memory."""
         ...
 
     def open_stream(
